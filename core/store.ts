@@ -1,0 +1,810 @@
+/**
+ * The SQLite store shared by the engine service, the CLI and (through the service) the app.
+ *
+ * Durability rules this file keeps:
+ * - the schema is versioned by `PRAGMA user_version` and migrated forward in transactions;
+ * - WAL journal with synchronous=FULL, so a committed pass survives even power loss, and a
+ *   SIGKILL at any moment leaves either the whole transaction or none of it;
+ * - every write that touches more than one row is one transaction: an MNIST import (source and
+ *   its default subset), a run's creation (run and its pass-0 checkpoint), and a finished pass
+ *   (metrics and checkpoint together), so a pass is never recorded without its weights.
+ *
+ * Model of the data:
+ * - an MNIST *source* is the four decoded IDX files, deduplicated by their SHA-256s; it is what
+ *   the user calls a dataset;
+ * - a *subset* is the 1989-style draw from a source for one seed (indices and resized pixels),
+ *   cached so a run never recomputes it;
+ * - a *run* trains on one subset; its checkpoint at pass 0 holds the initial weights, so
+ *   starting and resuming are the same operation: load the latest checkpoint, train onwards;
+ * - weights imported from safetensors become a finished run with preset 'imported', no subset
+ *   and only a pass-0 checkpoint.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Mnist } from './mnist';
+import type { Dataset1989, Split } from './subset';
+
+export const RUN_STATUSES = ['queued', 'running', 'paused', 'stopped', 'finished', 'failed', 'interrupted'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export type StoreErrorCode = 'not_found' | 'dataset_in_use' | 'invalid_state' | 'schema_too_new' | 'corrupt_record';
+
+export class StoreError extends Error {
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+/**
+ * The per-user data folder Electron's `app.getPath('userData')` resolves to for an app named
+ * lecun1989, so the CLI, browser mode and the desktop app share one database.
+ */
+export function defaultDataDirectory(
+  platform: NodeJS.Platform = process.platform,
+  env: NodeJS.ProcessEnv = process.env,
+  home: string = os.homedir(),
+): string {
+  if (platform === 'win32') return path.join(env.APPDATA ?? path.join(home, 'AppData', 'Roaming'), 'lecun1989');
+  if (platform === 'darwin') return path.join(home, 'Library', 'Application Support', 'lecun1989');
+  return path.join(env.XDG_CONFIG_HOME || path.join(home, '.config'), 'lecun1989');
+}
+
+export function defaultDatabasePath(
+  platform: NodeJS.Platform = process.platform,
+  env: NodeJS.ProcessEnv = process.env,
+  home: string = os.homedir(),
+): string {
+  return path.join(defaultDataDirectory(platform, env, home), 'lecun1989.sqlite');
+}
+
+/** Migration i takes the schema from user_version i to i + 1. Append only; never edit a shipped one. */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE mnist_sources (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    train_images_sha256 TEXT NOT NULL,
+    train_labels_sha256 TEXT NOT NULL,
+    test_images_sha256 TEXT NOT NULL,
+    test_labels_sha256 TEXT NOT NULL,
+    train_count INTEGER NOT NULL CHECK (train_count > 0),
+    test_count INTEGER NOT NULL CHECK (test_count > 0),
+    train_images BLOB NOT NULL,
+    train_labels BLOB NOT NULL,
+    test_images BLOB NOT NULL,
+    test_labels BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (train_images_sha256, train_labels_sha256, test_images_sha256, test_labels_sha256)
+  );
+  CREATE TABLE subsets (
+    id INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL REFERENCES mnist_sources(id) ON DELETE CASCADE,
+    seed INTEGER NOT NULL,
+    train_count INTEGER NOT NULL,
+    test_count INTEGER NOT NULL,
+    train_indices BLOB NOT NULL,
+    test_indices BLOB NOT NULL,
+    train_inputs BLOB NOT NULL,
+    test_inputs BLOB NOT NULL,
+    train_labels BLOB NOT NULL,
+    test_labels BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (source_id, seed)
+  );
+  CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    preset TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued','running','paused','stopped','finished','failed','interrupted')),
+    subset_id INTEGER REFERENCES subsets(id) ON DELETE CASCADE,
+    engine_version TEXT NOT NULL,
+    error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER
+  );
+  CREATE INDEX runs_subset ON runs(subset_id);
+  CREATE TABLE passes (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    pass INTEGER NOT NULL CHECK (pass >= 1),
+    train_loss REAL NOT NULL,
+    train_error_percent REAL NOT NULL,
+    train_misses INTEGER NOT NULL,
+    test_loss REAL NOT NULL,
+    test_error_percent REAL NOT NULL,
+    test_misses INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    test_confusion TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (run_id, pass)
+  );
+  CREATE TABLE checkpoints (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    pass INTEGER NOT NULL CHECK (pass >= 0),
+    weights BLOB NOT NULL,
+    optimizer_state BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (run_id, pass)
+  );
+  CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface MnistSourceInput {
+  name: string;
+  sha256: { trainImages: string; trainLabels: string; testImages: string; testLabels: string };
+  mnist: Mnist;
+}
+
+export interface SubsetInfo {
+  id: number;
+  seed: number;
+  trainCount: number;
+  testCount: number;
+  runCount: number;
+}
+
+export interface DatasetInfo {
+  id: number;
+  name: string;
+  sha256: MnistSourceInput['sha256'];
+  trainCount: number;
+  testCount: number;
+  createdAt: number;
+  subsets: SubsetInfo[];
+  runCount: number;
+}
+
+export interface SubsetData extends Dataset1989 {
+  id: number;
+  sourceId: number;
+}
+
+export type SplitName = 'train' | 'test';
+
+export interface SplitMetrics {
+  loss: number;
+  errorPercent: number;
+  misses: number;
+}
+
+export interface PassRecord {
+  pass: number;
+  train: SplitMetrics;
+  test: SplitMetrics;
+  seconds: number;
+  /** testConfusion[true][predicted], 10×10 counts. */
+  testConfusion: number[][];
+}
+
+export interface StoredPass extends PassRecord {
+  createdAt: number;
+}
+
+export interface RunSummary {
+  id: number;
+  preset: string;
+  /** The run's configuration exactly as it was created (JSON). */
+  config: unknown;
+  status: RunStatus;
+  datasetId: number | null;
+  subsetId: number | null;
+  seed: number | null;
+  engineVersion: string;
+  error: string | null;
+  createdAt: number;
+  updatedAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  passesDone: number;
+  lastTestErrorPercent: number | null;
+}
+
+export interface RunDetail extends RunSummary {
+  passes: StoredPass[];
+}
+
+export interface CheckpointInfo {
+  id: number;
+  runId: number;
+  pass: number;
+  createdAt: number;
+  weightsBytes: number;
+  optimizerStateBytes: number;
+}
+
+export interface Checkpoint extends CheckpointInfo {
+  weights: Float32Array;
+  optimizerState: Uint8Array;
+}
+
+export interface NewRun {
+  preset: string;
+  config: unknown;
+  subsetId: number | null;
+  engineVersion: string;
+  status: RunStatus;
+  initialWeights: Float32Array;
+  initialOptimizerState?: Uint8Array;
+}
+
+/**
+ * A test seam, not a feature: called inside a write transaction just before it commits, so a
+ * crash test can kill the process with the transaction open. The service wires it from an
+ * environment variable; nothing else sets it.
+ */
+export type BeforeCommitHook = (transaction: 'import' | 'pass') => void;
+
+export interface StoreOptions {
+  beforeCommit?: BeforeCommitHook;
+}
+
+function blob(array: Uint8Array | Float32Array | Uint32Array): Buffer {
+  return Buffer.from(array.buffer, array.byteOffset, array.byteLength);
+}
+
+// SQLite hands back Buffers that may share a pool and sit at any byte offset: copy into a
+// fresh, aligned buffer before viewing the bytes as wider elements.
+function float32FromBlob(bytes: Buffer, expectedLength: number, what: string): Float32Array {
+  if (bytes.byteLength !== expectedLength * 4) {
+    throw new StoreError('corrupt_record', `${what}: expected ${expectedLength} float32 values, found ${bytes.byteLength} bytes`);
+  }
+  const copy = new Float32Array(expectedLength);
+  new Uint8Array(copy.buffer).set(bytes);
+  return copy;
+}
+
+function uint32FromBlob(bytes: Buffer, expectedLength: number, what: string): Uint32Array {
+  if (bytes.byteLength !== expectedLength * 4) {
+    throw new StoreError('corrupt_record', `${what}: expected ${expectedLength} uint32 values, found ${bytes.byteLength} bytes`);
+  }
+  const copy = new Uint32Array(expectedLength);
+  new Uint8Array(copy.buffer).set(bytes);
+  return copy;
+}
+
+function bytesFromBlob(bytes: Buffer, expectedLength: number, what: string): Uint8Array {
+  if (bytes.byteLength !== expectedLength) {
+    throw new StoreError('corrupt_record', `${what}: expected ${expectedLength} bytes, found ${bytes.byteLength}`);
+  }
+  return new Uint8Array(bytes);
+}
+
+function floatsFromBlob(bytes: Buffer, what: string): Float32Array {
+  if (bytes.byteLength % 4 !== 0) throw new StoreError('corrupt_record', `${what}: ${bytes.byteLength} bytes is not a whole number of float32 values`);
+  return float32FromBlob(bytes, bytes.byteLength / 4, what);
+}
+
+const MNIST_PIXELS = 28 * 28;
+const SUBSET_PIXELS = 16 * 16;
+
+interface RunRow {
+  id: number;
+  preset: string;
+  config: string;
+  status: RunStatus;
+  subset_id: number | null;
+  source_id: number | null;
+  seed: number | null;
+  engine_version: string;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  passes_done: number;
+  last_test_error_percent: number | null;
+}
+
+interface PassRow {
+  pass: number;
+  train_loss: number;
+  train_error_percent: number;
+  train_misses: number;
+  test_loss: number;
+  test_error_percent: number;
+  test_misses: number;
+  seconds: number;
+  test_confusion: string;
+  created_at: number;
+}
+
+interface CheckpointRow {
+  id: number;
+  run_id: number;
+  pass: number;
+  created_at: number;
+  weights_bytes: number;
+  optimizer_state_bytes: number;
+}
+
+const RUN_SELECT = `
+  SELECT r.id, r.preset, r.config, r.status, r.subset_id, s.source_id, s.seed, r.engine_version, r.error,
+         r.created_at, r.updated_at, r.started_at, r.finished_at,
+         (SELECT COUNT(*) FROM passes p WHERE p.run_id = r.id) AS passes_done,
+         (SELECT p.test_error_percent FROM passes p WHERE p.run_id = r.id ORDER BY p.pass DESC LIMIT 1) AS last_test_error_percent
+  FROM runs r LEFT JOIN subsets s ON s.id = r.subset_id`;
+
+export class Store {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly beforeCommit: BeforeCommitHook | undefined;
+  /** Ids of runs found 'running' when the store was opened: their process died mid-run. */
+  readonly interruptedOnOpen: number[];
+
+  /** Opens (creating folder and file if needed) and migrates the database at `file`. */
+  constructor(file: string, options: StoreOptions = {}) {
+    this.path = file;
+    this.beforeCommit = options.beforeCommit;
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    this.db = new Database(file);
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.pragma('busy_timeout = 5000');
+      this.migrate();
+      this.interruptedOnOpen = this.markRunningAsInterrupted();
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  integrityCheck(): string {
+    return this.db.pragma('integrity_check', { simple: true }) as string;
+  }
+
+  private migrate(): void {
+    const current = this.schemaVersion();
+    if (current > MIGRATIONS.length) {
+      throw new StoreError(
+        'schema_too_new',
+        `${this.path}: database schema version ${current} is newer than this program understands (${MIGRATIONS.length}); update lecun1989`,
+      );
+    }
+    for (let version = current; version < MIGRATIONS.length; version++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[version]!);
+        this.db.pragma(`user_version = ${version + 1}`);
+      }).immediate();
+    }
+  }
+
+  private markRunningAsInterrupted(): number[] {
+    const ids = this.db.prepare(`SELECT id FROM runs WHERE status = 'running' ORDER BY id`).pluck().all() as number[];
+    if (ids.length > 0) {
+      this.db.prepare(`UPDATE runs SET status = 'interrupted', updated_at = ? WHERE status = 'running'`).run(Date.now());
+    }
+    return ids;
+  }
+
+  // ---- MNIST sources and their subsets ------------------------------------------------------
+
+  findMnistSource(sha256: MnistSourceInput['sha256']): number | undefined {
+    return this.db
+      .prepare(
+        `SELECT id FROM mnist_sources WHERE train_images_sha256 = ? AND train_labels_sha256 = ? AND test_images_sha256 = ? AND test_labels_sha256 = ?`,
+      )
+      .pluck()
+      .get(sha256.trainImages, sha256.trainLabels, sha256.testImages, sha256.testLabels) as number | undefined;
+  }
+
+  /**
+   * Stores a source and the subsets drawn from it in one transaction; if the same four files
+   * are already stored, only the subsets not yet present are added to the existing source.
+   */
+  importMnistSource(source: MnistSourceInput, subsets: { seed: number; train: Split; test: Split }[]): { datasetId: number; created: boolean } {
+    const { train, test } = source.mnist;
+    for (const [name, split] of [['training', train], ['test', test]] as const) {
+      if (split.images.byteLength !== split.count * MNIST_PIXELS || split.labels.byteLength !== split.count) {
+        throw new StoreError('corrupt_record', `MNIST source '${source.name}': ${name} images and labels do not match the count ${split.count}`);
+      }
+    }
+    return this.db.transaction(() => {
+      let datasetId = this.findMnistSource(source.sha256);
+      const created = datasetId === undefined;
+      if (datasetId === undefined) {
+        const inserted = this.db
+          .prepare(
+            `INSERT INTO mnist_sources (name, train_images_sha256, train_labels_sha256, test_images_sha256, test_labels_sha256,
+               train_count, test_count, train_images, train_labels, test_images, test_labels, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(
+            source.name,
+            source.sha256.trainImages,
+            source.sha256.trainLabels,
+            source.sha256.testImages,
+            source.sha256.testLabels,
+            train.count,
+            test.count,
+            blob(train.images),
+            blob(train.labels),
+            blob(test.images),
+            blob(test.labels),
+            Date.now(),
+          );
+        datasetId = Number(inserted.lastInsertRowid);
+      }
+      for (const subset of subsets) {
+        if (this.findSubset(datasetId, subset.seed) === undefined) this.insertSubsetRow(datasetId, subset.seed, subset.train, subset.test);
+      }
+      this.beforeCommit?.('import');
+      return { datasetId, created };
+    }).immediate();
+  }
+
+  loadMnistSource(datasetId: number): Mnist {
+    const row = this.db
+      .prepare(`SELECT train_count, test_count, train_images, train_labels, test_images, test_labels FROM mnist_sources WHERE id = ?`)
+      .get(datasetId) as
+      | { train_count: number; test_count: number; train_images: Buffer; train_labels: Buffer; test_images: Buffer; test_labels: Buffer }
+      | undefined;
+    if (!row) throw new StoreError('not_found', `dataset ${datasetId} does not exist`);
+    const what = `dataset ${datasetId}`;
+    return {
+      train: {
+        count: row.train_count,
+        images: bytesFromBlob(row.train_images, row.train_count * MNIST_PIXELS, `${what} training images`),
+        labels: bytesFromBlob(row.train_labels, row.train_count, `${what} training labels`),
+      },
+      test: {
+        count: row.test_count,
+        images: bytesFromBlob(row.test_images, row.test_count * MNIST_PIXELS, `${what} test images`),
+        labels: bytesFromBlob(row.test_labels, row.test_count, `${what} test labels`),
+      },
+    };
+  }
+
+  listDatasets(): DatasetInfo[] {
+    const sources = this.db
+      .prepare(
+        `SELECT id, name, train_images_sha256, train_labels_sha256, test_images_sha256, test_labels_sha256, train_count, test_count, created_at
+         FROM mnist_sources ORDER BY id`,
+      )
+      .all() as {
+      id: number;
+      name: string;
+      train_images_sha256: string;
+      train_labels_sha256: string;
+      test_images_sha256: string;
+      test_labels_sha256: string;
+      train_count: number;
+      test_count: number;
+      created_at: number;
+    }[];
+    const subsets = this.db
+      .prepare(
+        `SELECT s.id, s.source_id, s.seed, s.train_count, s.test_count, (SELECT COUNT(*) FROM runs r WHERE r.subset_id = s.id) AS run_count
+         FROM subsets s ORDER BY s.source_id, s.seed`,
+      )
+      .all() as { id: number; source_id: number; seed: number; train_count: number; test_count: number; run_count: number }[];
+    return sources.map((source) => {
+      const own = subsets
+        .filter((subset) => subset.source_id === source.id)
+        .map((subset) => ({ id: subset.id, seed: subset.seed, trainCount: subset.train_count, testCount: subset.test_count, runCount: subset.run_count }));
+      return {
+        id: source.id,
+        name: source.name,
+        sha256: {
+          trainImages: source.train_images_sha256,
+          trainLabels: source.train_labels_sha256,
+          testImages: source.test_images_sha256,
+          testLabels: source.test_labels_sha256,
+        },
+        trainCount: source.train_count,
+        testCount: source.test_count,
+        createdAt: source.created_at,
+        subsets: own,
+        runCount: own.reduce((sum, subset) => sum + subset.runCount, 0),
+      };
+    });
+  }
+
+  /** Deletes a dataset with its subsets; if runs use it, refuses unless `force`, which deletes those runs too. */
+  deleteDataset(datasetId: number, force: boolean): { deletedRuns: number } {
+    return this.db.transaction(() => {
+      const exists = this.db.prepare(`SELECT 1 FROM mnist_sources WHERE id = ?`).get(datasetId);
+      if (!exists) throw new StoreError('not_found', `dataset ${datasetId} does not exist`);
+      const runIds = this.runIdsOfDataset(datasetId);
+      if (runIds.length > 0 && !force) {
+        throw new StoreError(
+          'dataset_in_use',
+          `dataset ${datasetId} is used by ${runIds.length} run(s) (${runIds.join(', ')}); delete them first or force the deletion, which deletes them too`,
+        );
+      }
+      this.db.prepare(`DELETE FROM mnist_sources WHERE id = ?`).run(datasetId);
+      return { deletedRuns: runIds.length };
+    }).immediate();
+  }
+
+  runIdsOfDataset(datasetId: number): number[] {
+    return this.db
+      .prepare(`SELECT r.id FROM runs r JOIN subsets s ON s.id = r.subset_id WHERE s.source_id = ? ORDER BY r.id`)
+      .pluck()
+      .all(datasetId) as number[];
+  }
+
+  findSubset(datasetId: number, seed: number): number | undefined {
+    return this.db.prepare(`SELECT id FROM subsets WHERE source_id = ? AND seed = ?`).pluck().get(datasetId, seed) as number | undefined;
+  }
+
+  /** Adds the subset for (dataset, seed) unless it exists; returns its id either way. */
+  addSubset(datasetId: number, seed: number, train: Split, test: Split): number {
+    return this.db.transaction(() => this.findSubset(datasetId, seed) ?? this.insertSubsetRow(datasetId, seed, train, test)).immediate();
+  }
+
+  private insertSubsetRow(datasetId: number, seed: number, train: Split, test: Split): number {
+    for (const [name, split] of [['training', train], ['test', test]] as const) {
+      if (
+        split.inputs.length !== split.count * SUBSET_PIXELS ||
+        split.labels.length !== split.count ||
+        split.sourceIndices.length !== split.count
+      ) {
+        throw new StoreError('corrupt_record', `subset for seed ${seed}: ${name} split arrays do not match its count ${split.count}`);
+      }
+    }
+    const inserted = this.db
+      .prepare(
+        `INSERT INTO subsets (source_id, seed, train_count, test_count, train_indices, test_indices, train_inputs, test_inputs,
+           train_labels, test_labels, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        datasetId,
+        seed,
+        train.count,
+        test.count,
+        blob(train.sourceIndices),
+        blob(test.sourceIndices),
+        blob(train.inputs),
+        blob(test.inputs),
+        blob(train.labels),
+        blob(test.labels),
+        Date.now(),
+      );
+    return Number(inserted.lastInsertRowid);
+  }
+
+  loadSubset(subsetId: number): SubsetData {
+    const row = this.db.prepare(`SELECT * FROM subsets WHERE id = ?`).get(subsetId) as
+      | {
+          id: number;
+          source_id: number;
+          seed: number;
+          train_count: number;
+          test_count: number;
+          train_indices: Buffer;
+          test_indices: Buffer;
+          train_inputs: Buffer;
+          test_inputs: Buffer;
+          train_labels: Buffer;
+          test_labels: Buffer;
+        }
+      | undefined;
+    if (!row) throw new StoreError('not_found', `subset ${subsetId} does not exist`);
+    const what = `subset ${subsetId}`;
+    const split = (count: number, inputs: Buffer, labels: Buffer, indices: Buffer, name: string): Split => ({
+      count,
+      inputs: float32FromBlob(inputs, count * SUBSET_PIXELS, `${what} ${name} inputs`),
+      labels: bytesFromBlob(labels, count, `${what} ${name} labels`),
+      sourceIndices: uint32FromBlob(indices, count, `${what} ${name} indices`),
+    });
+    return {
+      id: row.id,
+      sourceId: row.source_id,
+      seed: row.seed,
+      train: split(row.train_count, row.train_inputs, row.train_labels, row.train_indices, 'training'),
+      test: split(row.test_count, row.test_inputs, row.test_labels, row.test_indices, 'test'),
+    };
+  }
+
+  // ---- runs, passes, checkpoints ------------------------------------------------------------
+
+  /** Creates a run and its pass-0 checkpoint (the initial weights) in one transaction. */
+  createRun(run: NewRun): number {
+    return this.db.transaction(() => {
+      const now = Date.now();
+      const inserted = this.db
+        .prepare(
+          `INSERT INTO runs (preset, config, status, subset_id, engine_version, created_at, updated_at, finished_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          run.preset,
+          JSON.stringify(run.config),
+          run.status,
+          run.subsetId,
+          run.engineVersion,
+          now,
+          now,
+          run.status === 'finished' ? now : null,
+        );
+      const runId = Number(inserted.lastInsertRowid);
+      this.insertCheckpoint(runId, 0, run.initialWeights, run.initialOptimizerState ?? new Uint8Array(0), now);
+      return runId;
+    }).immediate();
+  }
+
+  private insertCheckpoint(runId: number, pass: number, weights: Float32Array, optimizerState: Uint8Array, now: number): void {
+    this.db
+      .prepare(`INSERT INTO checkpoints (run_id, pass, weights, optimizer_state, created_at) VALUES (?, ?, ?, ?, ?)`)
+      .run(runId, pass, blob(weights), blob(optimizerState), now);
+  }
+
+  setRunStatus(runId: number, status: RunStatus, error: string | null = null): void {
+    const now = Date.now();
+    const changed = this.db
+      .prepare(
+        `UPDATE runs SET status = ?, error = ?, updated_at = ?,
+           started_at = CASE WHEN ? = 'running' AND started_at IS NULL THEN ? ELSE started_at END,
+           finished_at = CASE WHEN ? = 'finished' THEN ? ELSE finished_at END
+         WHERE id = ?`,
+      )
+      .run(status, error, now, status, now, status, now, runId);
+    if (changed.changes === 0) throw new StoreError('not_found', `run ${runId} does not exist`);
+  }
+
+  /** Records a finished pass: its metrics and its checkpoint commit together or not at all. */
+  recordPass(runId: number, record: PassRecord, weights: Float32Array, optimizerState: Uint8Array): void {
+    this.db.transaction(() => {
+      const now = Date.now();
+      this.db
+        .prepare(
+          `INSERT INTO passes (run_id, pass, train_loss, train_error_percent, train_misses, test_loss, test_error_percent, test_misses,
+             seconds, test_confusion, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          runId,
+          record.pass,
+          record.train.loss,
+          record.train.errorPercent,
+          record.train.misses,
+          record.test.loss,
+          record.test.errorPercent,
+          record.test.misses,
+          record.seconds,
+          JSON.stringify(record.testConfusion),
+          now,
+        );
+      this.insertCheckpoint(runId, record.pass, weights, optimizerState, now);
+      this.db.prepare(`UPDATE runs SET updated_at = ? WHERE id = ?`).run(now, runId);
+      this.beforeCommit?.('pass');
+    }).immediate();
+  }
+
+  listRuns(): RunSummary[] {
+    return (this.db.prepare(`${RUN_SELECT} ORDER BY r.id`).all() as RunRow[]).map(runSummary);
+  }
+
+  getRunSummary(runId: number): RunSummary {
+    const row = this.db.prepare(`${RUN_SELECT} WHERE r.id = ?`).get(runId) as RunRow | undefined;
+    if (!row) throw new StoreError('not_found', `run ${runId} does not exist`);
+    return runSummary(row);
+  }
+
+  getRun(runId: number): RunDetail {
+    const summary = this.getRunSummary(runId);
+    const rows = this.db.prepare(`SELECT * FROM passes WHERE run_id = ? ORDER BY pass`).all(runId) as PassRow[];
+    return { ...summary, passes: rows.map(storedPass) };
+  }
+
+  deleteRun(runId: number): void {
+    const deleted = this.db.prepare(`DELETE FROM runs WHERE id = ?`).run(runId);
+    if (deleted.changes === 0) throw new StoreError('not_found', `run ${runId} does not exist`);
+  }
+
+  listCheckpoints(runId: number): CheckpointInfo[] {
+    this.getRunSummary(runId);
+    const rows = this.db
+      .prepare(
+        `SELECT id, run_id, pass, created_at, length(weights) AS weights_bytes, length(optimizer_state) AS optimizer_state_bytes
+         FROM checkpoints WHERE run_id = ? ORDER BY pass`,
+      )
+      .all(runId) as CheckpointRow[];
+    return rows.map(checkpointInfo);
+  }
+
+  /** The checkpoint with this id, or, given a run, that run's checkpoint at `pass` (latest if omitted). */
+  loadCheckpoint(target: { checkpointId: number } | { runId: number; pass?: number }): Checkpoint {
+    const columns = `id, run_id, pass, created_at, length(weights) AS weights_bytes, length(optimizer_state) AS optimizer_state_bytes, weights, optimizer_state`;
+    type Row = CheckpointRow & { weights: Buffer; optimizer_state: Buffer };
+    let row: Row | undefined;
+    let what: string;
+    if ('checkpointId' in target) {
+      what = `checkpoint ${target.checkpointId}`;
+      row = this.db.prepare(`SELECT ${columns} FROM checkpoints WHERE id = ?`).get(target.checkpointId) as Row | undefined;
+    } else if (target.pass === undefined) {
+      what = `the latest checkpoint of run ${target.runId}`;
+      row = this.db.prepare(`SELECT ${columns} FROM checkpoints WHERE run_id = ? ORDER BY pass DESC LIMIT 1`).get(target.runId) as Row | undefined;
+    } else {
+      what = `the checkpoint of run ${target.runId} at pass ${target.pass}`;
+      row = this.db.prepare(`SELECT ${columns} FROM checkpoints WHERE run_id = ? AND pass = ?`).get(target.runId, target.pass) as Row | undefined;
+    }
+    if (!row) throw new StoreError('not_found', `${what} does not exist`);
+    return { ...checkpointInfo(row), weights: floatsFromBlob(row.weights, `${what} weights`), optimizerState: new Uint8Array(row.optimizer_state) };
+  }
+
+  // ---- settings ----------------------------------------------------------------------------
+
+  getSetting(key: string): unknown {
+    const value = this.db.prepare(`SELECT value FROM settings WHERE key = ?`).pluck().get(key) as string | undefined;
+    return value === undefined ? undefined : (JSON.parse(value) as unknown);
+  }
+
+  setSetting(key: string, value: unknown): void {
+    if (value === undefined) {
+      this.db.prepare(`DELETE FROM settings WHERE key = ?`).run(key);
+      return;
+    }
+    this.db.prepare(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(key, JSON.stringify(value));
+  }
+
+  allSettings(): Record<string, unknown> {
+    const rows = this.db.prepare(`SELECT key, value FROM settings ORDER BY key`).all() as { key: string; value: string }[];
+    return Object.fromEntries(rows.map((row) => [row.key, JSON.parse(row.value) as unknown]));
+  }
+}
+
+function runSummary(row: RunRow): RunSummary {
+  return {
+    id: row.id,
+    preset: row.preset,
+    config: JSON.parse(row.config) as unknown,
+    status: row.status,
+    datasetId: row.source_id,
+    subsetId: row.subset_id,
+    seed: row.seed,
+    engineVersion: row.engine_version,
+    error: row.error,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    passesDone: row.passes_done,
+    lastTestErrorPercent: row.last_test_error_percent,
+  };
+}
+
+function storedPass(row: PassRow): StoredPass {
+  return {
+    pass: row.pass,
+    train: { loss: row.train_loss, errorPercent: row.train_error_percent, misses: row.train_misses },
+    test: { loss: row.test_loss, errorPercent: row.test_error_percent, misses: row.test_misses },
+    seconds: row.seconds,
+    testConfusion: JSON.parse(row.test_confusion) as number[][],
+    createdAt: row.created_at,
+  };
+}
+
+function checkpointInfo(row: CheckpointRow): CheckpointInfo {
+  return {
+    id: row.id,
+    runId: row.run_id,
+    pass: row.pass,
+    createdAt: row.created_at,
+    weightsBytes: row.weights_bytes,
+    optimizerStateBytes: row.optimizer_state_bytes,
+  };
+}

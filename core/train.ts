@@ -1,0 +1,327 @@
+/**
+ * Training and evaluation as the public reproduction runs them: mean squared error over the 10 outputs, plain SGD
+ * one example at a time in constant order, both splits evaluated after every pass.
+ *
+ * A run is a pure function of (config, dataset, starting parameters, passes already done): nothing random hides in
+ * the engine's state, so a run resumed from the checkpoint of pass k is bit-identical to one never interrupted. Any
+ * future source of randomness (shifts, dropout) must be seeded from (config.seed, pass) for the same reason.
+ */
+import { Worker } from 'node:worker_threads';
+import { argmax, backward, createNetwork, forward, initializeParameters, mseLoss, PARAMETER_COUNT } from './network';
+import type { FloatArray, Network } from './network';
+import { CLASSES, INPUT_PIXELS, writeTargets } from './subset';
+import type { Split } from './subset';
+
+export type OptimizerName = 'sgd';
+
+export interface TrainConfig {
+  /** Seeds the initial weights (torch.manual_seed). */
+  seed: number;
+  /** The pass the run ends after; a resumed run counts the passes already done. */
+  passes: number;
+  learningRate: number;
+  /** Train on the first N training examples only (null or absent: all); evaluation still covers both splits. */
+  trainLimit?: number | null;
+  /** How the gradients update the weights; plain SGD for now. */
+  optimizer?: OptimizerName;
+}
+
+export interface SplitMetrics {
+  /** Mean squared error over examples and outputs. */
+  loss: number;
+  errorPercent: number;
+  /** Misclassified examples, counted (argmax of the outputs against the label). */
+  misses: number;
+}
+
+export interface SplitEvaluation extends SplitMetrics {
+  /** confusion[true label][predicted label]. */
+  confusion: number[][];
+}
+
+export interface PassResult {
+  pass: number;
+  train: SplitMetrics;
+  test: SplitMetrics;
+  testConfusion: number[][];
+  /** Wall time since the previous result (or the start of the run): the results' seconds add up to the run's. */
+  seconds: number;
+  /** A copy of the weights at the end of this pass: the checkpoint to resume from. */
+  parameters: Float32Array;
+}
+
+export interface PassProgress {
+  pass: number;
+  examplesDone: number;
+  examplesTotal: number;
+}
+
+/**
+ * Where the evaluation after each pass runs. 'worker' evaluates pass k on a second thread while pass k+1 trains;
+ * both give identical metrics, the arithmetic being the same code on the same values.
+ */
+export type EvaluationMode = 'worker' | 'in-thread';
+
+export interface RunOptions {
+  config: TrainConfig;
+  train: Split;
+  test: Split;
+  /** Continue from the weights after `passesDone` passes instead of the seeded initialisation. */
+  resume?: { parameters: Float32Array; passesDone: number };
+  evaluation?: EvaluationMode;
+  onProgress?: (progress: PassProgress) => void;
+  /**
+   * Examples between progress reports; after each report the run yields to the event loop (so a service can take
+   * messages) and checks `signal`. Default 256, a few tens of milliseconds.
+   */
+  progressEvery?: number;
+  /** Aborting stops the run before its next example; passes already trained are still evaluated and yielded. */
+  signal?: AbortSignal;
+}
+
+export class TrainConfigError extends Error {
+  override name = 'TrainConfigError';
+}
+
+const DEFAULT_PROGRESS_EVERY = 256;
+
+export function checkTrainConfig(config: TrainConfig, trainCount: number): void {
+  const fail = (field: string, problem: string): never => {
+    throw new TrainConfigError(`training config: ${field} ${problem}`);
+  };
+  if (!Number.isInteger(config.seed) || config.seed < 0 || config.seed > 0xffffffff) {
+    fail('seed', `must be an integer in [0, 2^32), got ${config.seed}`);
+  }
+  if (!Number.isInteger(config.passes) || config.passes < 1) fail('passes', `must be a positive integer, got ${config.passes}`);
+  if (!Number.isFinite(config.learningRate) || config.learningRate <= 0) {
+    fail('learningRate', `must be a positive number, got ${config.learningRate}`);
+  }
+  const limit = config.trainLimit;
+  if (limit !== undefined && limit !== null && (!Number.isInteger(limit) || limit < 1 || limit > trainCount)) {
+    fail('trainLimit', `must be an integer from 1 to ${trainCount}, got ${limit}`);
+  }
+  if (config.optimizer !== undefined && config.optimizer !== 'sgd') fail('optimizer', `"${config.optimizer}" is unknown`);
+}
+
+function checkSplit(split: Split, name: string): void {
+  if (!Number.isInteger(split.count) || split.count < 1) {
+    throw new RangeError(`${name} split: count must be a positive integer, got ${split.count}`);
+  }
+  if (split.inputs.length !== split.count * INPUT_PIXELS || split.labels.length !== split.count) {
+    throw new RangeError(
+      `${name} split: ${split.count} examples need ${split.count * INPUT_PIXELS} input values and ${split.count} labels, ` +
+        `got ${split.inputs.length} and ${split.labels.length}`,
+    );
+  }
+}
+
+/** The seeded initial weights of a run, as a fresh parameter array. */
+export function initialParameters(seed: number): Float32Array {
+  const parameters = new Float32Array(PARAMETER_COUNT);
+  initializeParameters(parameters, seed);
+  return parameters;
+}
+
+/** torch.optim.SGD without momentum or weight decay: w ← w − lr · ∂L/∂w. */
+export function sgdStep(parameters: FloatArray, gradients: FloatArray, learningRate: number): void {
+  for (let i = 0; i < parameters.length; i++) parameters[i] = parameters[i]! - learningRate * gradients[i]!;
+}
+
+/** One SGD step on example `index` of `split`; `target` is a 10-float scratch buffer. */
+export function trainStep(net: Network, split: Split, index: number, target: Float32Array, learningRate: number): void {
+  forward(net, split.inputs, index);
+  writeTargets(split.labels[index]!, target);
+  mseLoss(net.output, target, net.outputGrad);
+  backward(net);
+  sgdStep(net.parameters, net.gradients, learningRate);
+}
+
+/** Loss, error and exact misses of the network's current weights on a whole split, with its confusion matrix. */
+export function evaluateSplit<A extends FloatArray>(net: Network<A>, split: Split): SplitEvaluation {
+  const target = new Float32Array(CLASSES);
+  const counts = new Uint32Array(CLASSES * CLASSES);
+  let lossSum = 0;
+  let misses = 0;
+  for (let i = 0; i < split.count; i++) {
+    const label = split.labels[i]!;
+    forward(net, split.inputs, i);
+    writeTargets(label, target);
+    lossSum += mseLoss(net.output, target, net.outputGrad);
+    const predicted = argmax(net.output);
+    if (predicted !== label) misses++;
+    counts[label * CLASSES + predicted]!++;
+  }
+  const confusion = Array.from({ length: CLASSES }, (_, row) =>
+    Array.from(counts.subarray(row * CLASSES, (row + 1) * CLASSES)),
+  );
+  return { loss: lossSum / split.count, errorPercent: (100 * misses) / split.count, misses, confusion };
+}
+
+export interface PassEvaluation {
+  train: SplitEvaluation;
+  test: SplitEvaluation;
+}
+
+/** Evaluates given weights on both splits, in this thread or another. */
+interface Evaluator {
+  evaluate(parameters: Float32Array): Promise<PassEvaluation>;
+  close(): Promise<void>;
+}
+
+function inThreadEvaluator(train: Split, test: Split): Evaluator {
+  const net = createNetwork();
+  return {
+    async evaluate(parameters) {
+      net.parameters.set(parameters);
+      return { train: evaluateSplit(net, train), test: evaluateSplit(net, test) };
+    },
+    async close() {},
+  };
+}
+
+/** What the evaluation worker is started with and answers; see eval-worker.ts. */
+export interface EvalWorkerData {
+  train: Split;
+  test: Split;
+}
+export type EvalWorkerReply = { ok: true; evaluation: PassEvaluation } | { ok: false; message: string };
+
+async function evalWorkerScript(): Promise<URL> {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return new URL('./eval-worker.js', here); // the esbuild bundle in dist/core
+  // Running from the TypeScript sources (vitest): Node 20 cannot start a worker from .ts, so the worker entry is
+  // bundled on the fly with esbuild, a dev dependency and so present wherever the sources run.
+  const { build } = await import('esbuild');
+  const bundle = await build({
+    entryPoints: [new URL('./eval-worker.ts', here).pathname],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    packages: 'external',
+    write: false,
+    logLevel: 'silent',
+  });
+  return new URL(`data:text/javascript,${encodeURIComponent(bundle.outputFiles[0]!.text)}`);
+}
+
+async function workerEvaluator(train: Split, test: Split): Promise<Evaluator> {
+  const workerData: EvalWorkerData = { train, test };
+  const worker = new Worker(await evalWorkerScript(), { workerData });
+  // Requests are answered in order, one at a time.
+  const waiting: { resolve: (e: PassEvaluation) => void; reject: (error: Error) => void }[] = [];
+  let failure: Error | null = null;
+  const failAll = (error: Error) => {
+    failure ??= error;
+    for (const request of waiting.splice(0)) request.reject(failure);
+  };
+  worker.on('message', (reply: EvalWorkerReply) => {
+    const request = waiting.shift();
+    if (request === undefined) return;
+    if (reply.ok) request.resolve(reply.evaluation);
+    else request.reject(new Error(`evaluation worker: ${reply.message}`));
+  });
+  worker.on('error', (error) => failAll(new Error(`evaluation worker failed: ${error.message}`)));
+  worker.on('exit', (code) => failAll(new Error(`evaluation worker exited (code ${code})`)));
+  return {
+    evaluate(parameters) {
+      if (failure !== null) return Promise.reject(failure);
+      return new Promise((resolve, reject) => {
+        waiting.push({ resolve, reject });
+        worker.postMessage(parameters);
+      });
+    },
+    async close() {
+      await worker.terminate();
+    },
+  };
+}
+
+const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Trains a run pass by pass and yields each pass's metrics and weights as soon as they are evaluated. With
+ * evaluation in a worker, pass k's result arrives while pass k+1 trains.
+ */
+export async function* runTraining(options: RunOptions): AsyncGenerator<PassResult, void, undefined> {
+  const { config, train, test, resume, onProgress, signal } = options;
+  checkSplit(train, 'train');
+  checkSplit(test, 'test');
+  checkTrainConfig(config, train.count);
+  const progressEvery = options.progressEvery ?? DEFAULT_PROGRESS_EVERY;
+  if (!Number.isInteger(progressEvery) || progressEvery < 1) {
+    throw new RangeError(`progressEvery must be a positive integer, got ${progressEvery}`);
+  }
+  const net = createNetwork();
+  if (resume === undefined) {
+    initializeParameters(net.parameters, config.seed);
+  } else {
+    const { parameters, passesDone } = resume;
+    if (parameters.length !== PARAMETER_COUNT) {
+      throw new RangeError(`resume: expected ${PARAMETER_COUNT} parameters, got ${parameters.length}`);
+    }
+    if (!parameters.every(Number.isFinite)) throw new RangeError('resume: the parameters hold a non-finite value');
+    if (!Number.isInteger(passesDone) || passesDone < 0 || passesDone > config.passes) {
+      throw new RangeError(`resume: passesDone must be an integer from 0 to ${config.passes}, got ${passesDone}`);
+    }
+    net.parameters.set(parameters);
+  }
+  const firstPass = (resume?.passesDone ?? 0) + 1;
+  const examples = config.trainLimit ?? train.count;
+  const target = new Float32Array(CLASSES);
+
+  const inWorker = options.evaluation !== 'in-thread';
+  const evaluator = inWorker ? await workerEvaluator(train, test) : inThreadEvaluator(train, test);
+  let lastResultAt = performance.now();
+  const ready: PassResult[] = [];
+  let evaluationFailure: { error: unknown } | null = null;
+  let evaluations: Promise<void> = Promise.resolve();
+  const evaluate = (pass: number, parameters: Float32Array) => {
+    // Chained so that results come out in pass order; a failure is kept and rethrown at the next check rather than
+    // left as an unhandled rejection while training goes on.
+    evaluations = evaluations
+      .then(async () => {
+        const { train: trainEval, test: testEval } = await evaluator.evaluate(parameters);
+        const now = performance.now();
+        ready.push({
+          pass,
+          train: metricsOnly(trainEval),
+          test: metricsOnly(testEval),
+          testConfusion: testEval.confusion,
+          seconds: (now - lastResultAt) / 1000,
+          parameters,
+        });
+        lastResultAt = now;
+      })
+      .catch((error: unknown) => {
+        evaluationFailure ??= { error };
+      });
+  };
+  const takeReady = () => {
+    if (evaluationFailure !== null) throw evaluationFailure.error;
+    return ready.splice(0);
+  };
+
+  try {
+    passes: for (let pass = firstPass; pass <= config.passes; pass++) {
+      for (let done = 0; done < examples; ) {
+        const end = Math.min(examples, done + progressEvery);
+        for (; done < end; done++) trainStep(net, train, done, target, config.learningRate);
+        onProgress?.({ pass, examplesDone: done, examplesTotal: examples });
+        await nextMacrotask();
+        yield* takeReady();
+        if (signal?.aborted) break passes;
+      }
+      evaluate(pass, net.parameters.slice());
+      if (!inWorker) await evaluations;
+      yield* takeReady();
+    }
+    await evaluations;
+    yield* takeReady();
+  } finally {
+    await evaluator.close();
+  }
+}
+
+function metricsOnly({ loss, errorPercent, misses }: SplitEvaluation): SplitMetrics {
+  return { loss, errorPercent, misses };
+}

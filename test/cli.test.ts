@@ -1,0 +1,157 @@
+// The command line as a user runs it: the built bin in a real process, on the bundled MNIST files.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { PARAMETER_COUNT } from '../core/network';
+import { decodeSafetensors } from '../core/safetensors';
+import { TEST_SIZE, TRAIN_SIZE } from '../core/subset';
+import { initialParameters } from '../core/train';
+import { decodeWeights } from '../core/weights';
+
+const run = promisify(execFile);
+const CLI = join(import.meta.dirname, '..', 'dist', 'core', 'cli.js');
+const work = mkdtempSync(join(tmpdir(), 'lecun1989-cli-'));
+
+async function cli(...args: string[]) {
+  return run(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024 });
+}
+
+/** Runs a command expected to fail; returns its exit code and stderr. */
+async function failing(...args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
+  try {
+    await cli(...args);
+  } catch (error) {
+    const { code, stderr, stdout } = error as { code: number; stderr: string; stdout: string };
+    return { code, stderr, stdout };
+  }
+  throw new Error(`expected \`lecun1989 ${args.join(' ')}\` to fail`);
+}
+
+interface PassLine {
+  pass: number;
+  train: { loss: number; errorPercent: number; misses: number };
+  test: { loss: number; errorPercent: number; misses: number };
+  seconds: number;
+}
+
+function passLines(stdout: string): PassLine[] {
+  return stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as PassLine);
+}
+
+describe('lecun1989 train', () => {
+  it('--json prints one line per pass and nothing else, both splits evaluated in full', async () => {
+    const { stdout } = await cli('train', '--passes', '2', '--train-limit', '300', '--json');
+    const lines = passLines(stdout);
+    expect(lines.map((line) => line.pass)).toEqual([1, 2]);
+    for (const line of lines) {
+      expect(Object.keys(line).sort()).toEqual(['pass', 'seconds', 'test', 'train']);
+      // Error % is counted on the whole 7,291 and 2,007 even though only 300 examples trained.
+      expect(line.train.errorPercent).toBeCloseTo((100 * line.train.misses) / TRAIN_SIZE, 10);
+      expect(line.test.errorPercent).toBeCloseTo((100 * line.test.misses) / TEST_SIZE, 10);
+      expect(line.train.loss).toBeGreaterThan(0);
+      expect(line.seconds).toBeGreaterThan(0);
+    }
+    expect(lines[1]!.train.loss).toBeLessThan(lines[0]!.train.loss);
+  });
+
+  it('prints a table with the published figures beside the last pass', async () => {
+    const { stdout, stderr } = await cli('train', '--passes', '1', '--train-limit', '200');
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^pass\s+train loss\s+error %\s+misses\s+test loss/);
+    expect(lines[1]).toMatch(/^\s+1\s+\d\.\d{4}e-\d\d\s+\d+\.\d\d\s+\d+\s/);
+    expect(stdout).toMatch(/23\s+2\.5e-03\s+0\.14\s+10\s+1\.8e-02\s+5\.00\s+102\s+1989 paper/);
+    expect(stdout).toMatch(/0\.62\s+45\s+.*4\.09\s+82\s+public PyTorch reproduction/);
+    // stderr is not a terminal here, so no progress bar.
+    expect(stderr).toBe('');
+  });
+
+  it('--save writes weights that eval scores exactly as the last pass did, and --init continues from them', async () => {
+    const saved = join(work, 'after-1.safetensors');
+    const { stdout } = await cli('train', '--passes', '1', '--train-limit', '300', '--seed', '7', '--json', '--save', saved);
+    const [pass] = passLines(stdout);
+    const evaluation = JSON.parse((await cli('eval', '--weights', saved, '--seed', '7', '--json')).stdout) as {
+      train: PassLine['train'];
+      test: PassLine['test'];
+      confusion: number[][];
+    };
+    expect(evaluation.train).toEqual(pass!.train);
+    expect(evaluation.test).toEqual(pass!.test);
+    expect(evaluation.confusion.flat().reduce((a, b) => a + b, 0)).toBe(TEST_SIZE);
+    const offDiagonal = evaluation.confusion.reduce((sum, row, digit) => sum + row.reduce((a, b) => a + b, 0) - row[digit]!, 0);
+    expect(offDiagonal).toBe(evaluation.test.misses);
+
+    // Two passes from the seed equal one pass from the seed, then one more from its saved weights.
+    const twoPasses = join(work, 'two.safetensors');
+    const continued = join(work, 'continued.safetensors');
+    await cli('train', '--passes', '2', '--train-limit', '300', '--seed', '7', '--json', '--save', twoPasses);
+    await cli('train', '--passes', '1', '--train-limit', '300', '--seed', '7', '--json', '--init', saved, '--save', continued);
+    const direct = decodeWeights(readFileSync(twoPasses), twoPasses).parameters;
+    const resumed = decodeWeights(readFileSync(continued), continued).parameters;
+    expect(Buffer.from(resumed.buffer).equals(Buffer.from(direct.buffer))).toBe(true);
+  });
+});
+
+describe('lecun1989 init and dataset', () => {
+  it('init writes the seeded initial weights', async () => {
+    const out = join(work, 'init.safetensors');
+    await cli('init', '--out', out, '--seed', '1337');
+    const { parameters } = decodeWeights(readFileSync(out), out);
+    expect(parameters.length).toBe(PARAMETER_COUNT);
+    expect(Array.from(parameters)).toEqual(Array.from(initialParameters(1337)));
+  });
+
+  it('dataset writes Xtr, Ytr, Xte, Yte with the reproduction shapes', async () => {
+    const out = join(work, 'dataset.safetensors');
+    await cli('dataset', '--out', out);
+    const { tensors } = decodeSafetensors(readFileSync(out), out);
+    expect(Object.fromEntries(Object.entries(tensors).map(([name, tensor]) => [name, tensor.shape]))).toEqual({
+      Xtr: [TRAIN_SIZE, 1, 16, 16],
+      Ytr: [TRAIN_SIZE, 10],
+      Xte: [TEST_SIZE, 1, 16, 16],
+      Yte: [TEST_SIZE, 10],
+    });
+    const targets = tensors.Ytr!.data.subarray(0, 10);
+    expect(targets.filter((t) => t === 1).length).toBe(1);
+    expect(targets.filter((t) => t === -1).length).toBe(9);
+  });
+});
+
+describe('bad input: one clear line on stderr and a non-zero exit', () => {
+  it.each([
+    ['a missing MNIST folder', ['train', '--mnist', '/no/such/folder'], /no\/such\/folder/],
+    ['a learning rate that is not a number', ['train', '--lr', 'fast'], /--lr.*'fast' is invalid/],
+    ['a negative seed', ['init', '--out', '/tmp/x', '--seed', '-3'], /--seed/],
+    ['too many passes', ['train', '--passes', '5000'], /--passes/],
+    ['a missing weights file', ['eval', '--weights', '/no/such.safetensors'], /no\/such\.safetensors/],
+    ['an unknown flag', ['train', '--learning-rate', '1'], /unknown option '--learning-rate'/],
+  ])('%s', async (_name, args, message) => {
+    const { code, stderr, stdout } = await failing(...args);
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(message);
+    expect(stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(stdout).toBe('');
+  });
+
+  it('a corrupt weights file is named with what is wrong', async () => {
+    const bad = join(work, 'bad.safetensors');
+    writeFileSync(bad, Buffer.from('not a safetensors file at all'));
+    const { code, stderr } = await failing('eval', '--weights', bad);
+    expect(code).not.toBe(0);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toContain(bad);
+  });
+
+  it('a corrupt MNIST file is named, and nothing is trained', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lecun1989-mnist-'));
+    for (const name of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) {
+      writeFileSync(join(dir, name), Buffer.from([0, 0, 8, 3, 0, 0, 0, 1]));
+    }
+    const { code, stderr, stdout } = await failing('train', '--mnist', dir, '--json');
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(/idx/);
+    expect(stdout).toBe('');
+  });
+});

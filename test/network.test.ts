@@ -1,0 +1,247 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CONNECTION_COUNT,
+  FORWARD_MACS,
+  H2_INPUT_PLANES,
+  LAYERS,
+  PARAMETER_COUNT,
+  PARAMETER_LAYOUT,
+  PARAMETER_NAMES,
+  TRAINING_STEP_MACS,
+  UNIT_COUNT,
+  backward,
+  createNetwork,
+  forward,
+  initializeParameters,
+  layerConnections,
+  layerUnits,
+  mseLoss,
+  parameterViews,
+  type Network,
+  type ParameterName,
+} from '../core/network';
+import { MT19937 } from '../core/rng';
+import { writeTargets } from '../core/subset';
+
+/** Pixel i of the 16×16 image is ((i·7) mod 17)/8 − 1, as test/crosscheck/network_golden.py builds it for torch. */
+function syntheticImage(): Float32Array {
+  return Float32Array.from({ length: 256 }, (_, i) => ((i * 7) % 17) / 8 - 1);
+}
+
+describe('the paper’s counts', () => {
+  it('has 9,760 parameters, 1,256 units and 64,660 connections', () => {
+    expect(PARAMETER_COUNT).toBe(9760);
+    expect(UNIT_COUNT).toBe(1256);
+    expect(CONNECTION_COUNT).toBe(64660);
+  });
+
+  it('counts each layer as the paper does', () => {
+    const byLayer = Object.fromEntries(
+      LAYERS.map((layer) => [layer.name, { units: layerUnits(layer), connections: layerConnections(layer) }]),
+    );
+    expect(byLayer).toEqual({
+      H1: { units: 768, connections: 768 * 26 },
+      H2: { units: 192, connections: 192 * 201 },
+      H3: { units: 30, connections: 30 * 193 },
+      out: { units: 10, connections: 10 * 31 },
+    });
+    expect(768 * 26 + 192 * 201 + 30 * 193 + 10 * 31).toBe(64660);
+  });
+
+  it('does 63,660 multiply-accumulates forward and about 172,000 per training step', () => {
+    expect(FORWARD_MACS).toBe(63660);
+    expect(TRAINING_STEP_MACS).toBe(63660 * 2 + 38400 + 5760 + 300);
+  });
+
+  it('lays the parameters out contiguously in the reproduction’s state_dict order', () => {
+    expect(PARAMETER_NAMES).toEqual(['H1w', 'H1b', 'H2w', 'H2b', 'H3w', 'H3b', 'outw', 'outb']);
+    expect(PARAMETER_LAYOUT.map((slot) => [slot.name, slot.shape, slot.offset])).toEqual([
+      ['H1w', [12, 1, 5, 5], 0],
+      ['H1b', [12, 8, 8], 300],
+      ['H2w', [12, 8, 5, 5], 1068],
+      ['H2b', [12, 4, 4], 3468],
+      ['H3w', [192, 30], 3660],
+      ['H3b', [30], 9420],
+      ['outw', [30, 10], 9450],
+      ['outb', [10], 9750],
+    ]);
+    const flat = new Float32Array(PARAMETER_COUNT);
+    const views = parameterViews(flat);
+    views.H2b[0] = 7;
+    expect(flat[3468]).toBe(7);
+    expect(() => parameterViews(new Float32Array(10))).toThrow(/9760/);
+  });
+});
+
+describe('initialisation', () => {
+  it('draws torch’s uniforms from MT19937 (golden values for seed 1337)', () => {
+    const rng = new MT19937(1337);
+    const u = [rng.nextFloat24(), rng.nextFloat24(), rng.nextFloat24(), rng.nextFloat24()];
+    expect(u.map((v) => v.toFixed(8))).toEqual(['0.07831711', '0.49561673', '0.62309813', '0.42243814']);
+  });
+
+  it('gives the weights torch gives, bit for bit (golden values from network_golden.py)', () => {
+    const net = createNetwork();
+    initializeParameters(net.parameters, 1337);
+    const { H1w, H1b, H2w, H3w, H3b, outw, outb, H2b } = net.param;
+    expect(Array.from(H1w.subarray(0, 4))).toEqual([
+      -0.40481558442115784, -0.0042079356499016285, 0.11817421764135361, -0.07445938885211945,
+    ]);
+    expect(Array.from(H2w.subarray(0, 2))).toEqual([-0.04396912828087807, 0.07245618104934692]);
+    expect(Array.from(H3w.subarray(0, 2))).toEqual([-0.1690501868724823, 0.13919612765312195]);
+    expect(Array.from(outw.subarray(298))).toEqual([-0.0743069052696228, -0.31404516100883484]);
+    expect([...H1b, ...H2b, ...H3b].every((b) => b === 0)).toBe(true);
+    expect([...outb]).toEqual(Array(10).fill(-1));
+  });
+
+  it('keeps every weight inside ±2.4/√fan_in', () => {
+    const net = createNetwork();
+    initializeParameters(net.parameters, 7);
+    for (const layer of LAYERS) {
+      const weights = net.param[layer.weights];
+      const bound = 2.4 / Math.sqrt(layer.fanIn);
+      const largest = weights.reduce((max, w) => Math.max(max, Math.abs(w)), 0);
+      expect(largest).toBeLessThanOrEqual(bound);
+      expect(largest).toBeGreaterThan(0.9 * bound);
+    }
+  });
+});
+
+describe('forward', () => {
+  it('matches the PyTorch reproduction’s outputs on a fixed input (network_golden.py)', () => {
+    const net = createNetwork();
+    initializeParameters(net.parameters, 1337);
+    forward(net, syntheticImage(), 0);
+    const torchOutput = [
+      0.11093404144048691, -0.951528787612915, -0.6088765859603882, -0.0645638182759285, -0.7843758463859558,
+      -0.6322271227836609, -0.9697670936584473, -0.7906960844993591, -0.8250901103019714, -0.07312335819005966,
+    ];
+    for (let j = 0; j < 10; j++) expect(Math.abs(net.output[j]! - torchOutput[j]!)).toBeLessThan(1e-6);
+  });
+
+  it('reads image `index` of a packed split', () => {
+    const net = createNetwork();
+    initializeParameters(net.parameters, 1337);
+    const image = syntheticImage();
+    forward(net, image, 0);
+    const alone = Array.from(net.output);
+    const packed = new Float32Array(3 * 256).fill(0.5);
+    packed.set(image, 2 * 256);
+    forward(net, packed, 2);
+    expect(Array.from(net.output)).toEqual(alone);
+  });
+
+  it('connects each H2 plane to exactly the H1 planes the reproduction names', () => {
+    const net = createNetwork(Float64Array);
+    initializeParameters(net.parameters, 1337);
+    forward(net, syntheticImage(), 0);
+    const before = Float64Array.from(net.h2Sum);
+    // Move one H1 plane's interior and see which H2 planes move, by re-running H2 on the disturbed H1.
+    for (let h1Plane = 0; h1Plane < 12; h1Plane++) {
+      const probe = createNetwork(Float64Array);
+      probe.parameters.set(net.parameters);
+      forward(probe, syntheticImage(), 0);
+      for (let y = 2; y < 10; y++) {
+        for (let x = 2; x < 10; x++) {
+          const at = (h1Plane * 12 + y) * 12 + x;
+          probe.h1Padded[at] = probe.h1Padded[at]! + 0.25;
+        }
+      }
+      runH2Only(probe);
+      const moved = [];
+      for (let h2Plane = 0; h2Plane < 12; h2Plane++) {
+        const plane = probe.h2Sum.subarray(h2Plane * 16, h2Plane * 16 + 16);
+        if (plane.some((v, i) => v !== before[h2Plane * 16 + i])) moved.push(h2Plane);
+      }
+      const readers = H2_INPUT_PLANES.flatMap((planes, h2Plane) => (planes.includes(h1Plane) ? [h2Plane] : []));
+      expect(moved).toEqual(readers);
+    }
+    expect(H2_INPUT_PLANES.map((planes) => planes.join(','))).toEqual([
+      ...Array(4).fill('0,1,2,3,4,5,6,7'),
+      ...Array(4).fill('4,5,6,7,8,9,10,11'),
+      ...Array(4).fill('0,1,2,3,8,9,10,11'),
+    ]);
+  });
+});
+
+/** H2's pre-activations straight from the padded H1 buffer, the way a reader of the paper would write it. */
+function runH2Only(net: Network<Float64Array>): void {
+  const { H2w, H2b } = net.param;
+  for (let o = 0; o < 12; o++) {
+    for (let y = 0; y < 4; y++) {
+      for (let x = 0; x < 4; x++) {
+        let sum = H2b[(o * 4 + y) * 4 + x]!;
+        H2_INPUT_PLANES[o]!.forEach((plane, slot) => {
+          for (let ky = 0; ky < 5; ky++) {
+            for (let kx = 0; kx < 5; kx++) {
+              sum += H2w[((o * 8 + slot) * 5 + ky) * 5 + kx]! * net.h1Padded[(plane * 12 + 2 * y + ky) * 12 + 2 * x + kx]!;
+            }
+          }
+        });
+        net.h2Sum[(o * 4 + y) * 4 + x] = sum;
+      }
+    }
+  }
+}
+
+describe('backward', () => {
+  /**
+   * Central differences in float64 on every one of the 9,760 parameters. The initial weights are pushed off their
+   * seeded values and the biases made non-zero, so that no gradient is trivially zero or symmetric.
+   */
+  it('agrees with finite differences for every parameter group', () => {
+    const net = createNetwork(Float64Array);
+    initializeParameters(net.parameters, 1337);
+    const jitter = new MT19937(99);
+    for (let i = 0; i < PARAMETER_COUNT; i++) net.parameters[i] = net.parameters[i]! + 0.1 * (jitter.nextFloat24() - 0.5);
+    const image = syntheticImage();
+    const target = new Float32Array(10);
+    writeTargets(3, target);
+    const loss = () => {
+      forward(net, image, 0);
+      return mseLoss(net.output, target, net.outputGrad);
+    };
+    loss();
+    backward(net);
+    const analytic = Float64Array.from(net.gradients);
+
+    const step = 1e-6;
+    const worst: Partial<Record<ParameterName, number>> = {};
+    for (const slot of PARAMETER_LAYOUT) {
+      let largestGradient = 0;
+      let largestError = 0;
+      for (let i = slot.offset; i < slot.offset + slot.length; i++) {
+        const saved = net.parameters[i]!;
+        net.parameters[i] = saved + step;
+        const up = loss();
+        net.parameters[i] = saved - step;
+        const down = loss();
+        net.parameters[i] = saved;
+        const numeric = (up - down) / (2 * step);
+        largestGradient = Math.max(largestGradient, Math.abs(numeric));
+        largestError = Math.max(largestError, Math.abs(numeric - analytic[i]!));
+      }
+      expect(largestGradient, `${slot.name} has a non-trivial gradient`).toBeGreaterThan(1e-4);
+      worst[slot.name] = largestError / largestGradient;
+    }
+    for (const name of PARAMETER_NAMES) expect(worst[name], name).toBeLessThan(1e-6);
+  });
+
+  it('computes the same gradients in float32 as in float64, to float32 precision', () => {
+    const image = syntheticImage();
+    const target = new Float32Array(10);
+    writeTargets(7, target);
+    const run = <A extends Float32Array | Float64Array>(net: Network<A>) => {
+      initializeParameters(net.parameters, 5);
+      forward(net, image, 0);
+      mseLoss(net.output, target, net.outputGrad);
+      backward(net);
+      return net.gradients;
+    };
+    const single = run(createNetwork());
+    const double = run(createNetwork(Float64Array));
+    const scale = double.reduce((max, g) => Math.max(max, Math.abs(g)), 0);
+    const error = single.reduce((max, g, i) => Math.max(max, Math.abs(g - double[i]!)), 0);
+    expect(error / scale).toBeLessThan(1e-5);
+  });
+});
