@@ -122,10 +122,10 @@ export function readMnistFiles(files: NamedBytes[]): Mnist {
 }
 
 /**
- * Reads the four standard files from a folder, each either as published (`train-images-idx3-ubyte`) or gzip
- * (`….gz`); when both are present the uncompressed one is read.
+ * The paths of the four standard files in a folder, each either as published (`train-images-idx3-ubyte`) or gzip
+ * (`….gz`); when both are present, the uncompressed one.
  */
-export function readMnistDir(dir: string): Mnist {
+export function findMnistFiles(dir: string): string[] {
   if (!existsSync(dir)) throw new MnistFileError(dir, 'no such folder');
   if (!statSync(dir).isDirectory()) throw new MnistFileError(dir, 'not a folder');
   const paths: string[] = [];
@@ -139,8 +139,13 @@ export function readMnistDir(dir: string): Mnist {
     }
   }
   if (missing.length > 0) throw new MnistFileError(dir, `missing ${missing.join(', ')}`);
+  return paths;
+}
+
+/** Reads the four standard files from a folder (see findMnistFiles). */
+export function readMnistDir(dir: string): Mnist {
   return readMnistFiles(
-    paths.map((path) => {
+    findMnistFiles(dir).map((path) => {
       try {
         return { name: path, bytes: readFileSync(path) };
       } catch (error) {

@@ -422,77 +422,111 @@ export function mseLoss(output: FloatArray, target: Float32Array, outputGrad: Fl
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Networks: every buffer allocated once.
 
-/** One network: its parameters, their gradients, and every activation buffer, all allocated once. */
-export interface Network<A extends FloatArray = Float32Array> {
-  parameters: A;
-  gradients: A;
+const H1_UNITS = H1_PLANES * H1_SIDE * H1_SIDE;
+const H2_UNITS = H2_PLANES * H2_SIDE * H2_SIDE;
+const INPUT_PADDED_UNITS = INPUT_PADDED_SIDE * INPUT_PADDED_SIDE;
+const H1_PADDED_UNITS = H1_PLANES * H1_PADDED_SIDE * H1_PADDED_SIDE;
+
+/** The buffers of a network and their lengths; a `…Grad` buffer holds ∂L/∂ of the buffer of the same name. */
+const NETWORK_BUFFERS = {
+  parameters: PARAMETER_COUNT,
+  gradients: PARAMETER_COUNT,
+  /** The input padded to 20×20; the border stays −1 for the network's life. */
+  inputPadded: INPUT_PADDED_UNITS,
+  h1Sum: H1_UNITS,
+  h1: H1_UNITS,
+  /** H1 padded to 12 × 12×12; the border stays −1. */
+  h1Padded: H1_PADDED_UNITS,
+  h2Sum: H2_UNITS,
+  h2: H2_UNITS,
+  h3Sum: H3_UNITS,
+  h3: H3_UNITS,
+  outSum: OUTPUT_UNITS,
+  /** The 10 outputs after tanh. */
+  output: OUTPUT_UNITS,
+  outputGrad: OUTPUT_UNITS,
+  outSumGrad: OUTPUT_UNITS,
+  h3Grad: H3_UNITS,
+  h3SumGrad: H3_UNITS,
+  h2Grad: H2_UNITS,
+  h2SumGrad: H2_UNITS,
+  h1PaddedGrad: H1_PADDED_UNITS,
+  h1Grad: H1_UNITS,
+  h1SumGrad: H1_UNITS,
+} as const;
+type BufferName = keyof typeof NETWORK_BUFFERS;
+
+export type Network<A extends FloatArray = Float32Array> = Record<BufferName, A> & {
   param: ParameterViews<A>;
   grad: ParameterViews<A>;
-  /** Input padded to 20×20; the border stays −1 for the network's life. */
-  inputPadded: A;
-  h1Sum: A;
-  h1: A;
-  /** H1 padded to 12 × 12×12; border −1. */
-  h1Padded: A;
-  h2Sum: A;
-  h2: A;
-  h3Sum: A;
-  h3: A;
-  outSum: A;
-  /** The 10 outputs after tanh. */
-  output: A;
-  // Gradients with respect to the buffers of the same name.
-  outputGrad: A;
-  outSumGrad: A;
-  h3Grad: A;
-  h3SumGrad: A;
-  h2Grad: A;
-  h2SumGrad: A;
-  h1PaddedGrad: A;
-  h1Grad: A;
-  h1SumGrad: A;
+  /** The float32 SIMD kernels working on these buffers, or null for a reference network (the layer functions). */
+  kernels: NetworkKernels | null;
+};
+
+export interface NetworkKernels {
+  /** forward() after the input is in `inputPadded`. */
+  forward(): void;
+  /** backward() from `outputGrad`. */
+  backward(): void;
+  /** parameters ← parameters − rate · gradients, in float32 as torch.optim.SGD does. */
+  sgdStep(rate: number): void;
 }
 
-export function createNetwork(): Network<Float32Array>;
-export function createNetwork<A extends FloatArray>(ArrayType: { new (length: number): A }): Network<A>;
-export function createNetwork(ArrayType: { new (length: number): FloatArray } = Float32Array): Network<FloatArray> {
-  const array = (length: number) => new ArrayType(length);
-  const parameters = array(PARAMETER_COUNT);
-  const gradients = array(PARAMETER_COUNT);
-  const h1Units = H1_PLANES * H1_SIDE * H1_SIDE;
-  const h2Units = H2_PLANES * H2_SIDE * H2_SIDE;
-  return {
-    parameters,
-    gradients,
-    param: parameterViews(parameters),
-    grad: parameterViews(gradients),
-    inputPadded: array(INPUT_PADDED_SIDE * INPUT_PADDED_SIDE).fill(PAD_VALUE),
-    h1Sum: array(h1Units),
-    h1: array(h1Units),
-    h1Padded: array(H1_PLANES * H1_PADDED_SIDE * H1_PADDED_SIDE).fill(PAD_VALUE),
-    h2Sum: array(h2Units),
-    h2: array(h2Units),
-    h3Sum: array(H3_UNITS),
-    h3: array(H3_UNITS),
-    outSum: array(OUTPUT_UNITS),
-    output: array(OUTPUT_UNITS),
-    outputGrad: array(OUTPUT_UNITS),
-    outSumGrad: array(OUTPUT_UNITS),
-    h3Grad: array(H3_UNITS),
-    h3SumGrad: array(H3_UNITS),
-    h2Grad: array(h2Units),
-    h2SumGrad: array(h2Units),
-    h1PaddedGrad: array(H1_PLANES * H1_PADDED_SIDE * H1_PADDED_SIDE),
-    h1Grad: array(h1Units),
-    h1SumGrad: array(h1Units),
+function paddedBorders<A extends FloatArray>(net: Network<A>): Network<A> {
+  net.inputPadded.fill(PAD_VALUE);
+  net.h1Padded.fill(PAD_VALUE);
+  return net;
+}
+
+/**
+ * A network computed by the layer functions above, in float64 (for finite differences) or float32: the readable
+ * reference the SIMD kernels are tested against.
+ */
+export function createReferenceNetwork<A extends FloatArray>(ArrayType: { new (length: number): A }): Network<A> {
+  const buffers = {} as Record<BufferName, A>;
+  for (const [name, length] of Object.entries(NETWORK_BUFFERS)) buffers[name as BufferName] = new ArrayType(length);
+  return paddedBorders({
+    ...buffers,
+    param: parameterViews(buffers.parameters),
+    grad: parameterViews(buffers.gradients),
+    kernels: null,
+  });
+}
+
+/** The network training uses: float32 buffers in WebAssembly memory, computed by the SIMD kernels. */
+export function createNetwork(): Network<Float32Array> {
+  const memory = new WebAssemblyApi.Memory({ initial: WASM_LAYOUT.pages, maximum: WASM_LAYOUT.pages });
+  const instance = new WebAssemblyApi.Instance(kernelModule(), { env: { memory } });
+  const view = (name: WasmBufferName) =>
+    new Float32Array(memory.buffer, WASM_LAYOUT.offsets[name], WASM_LAYOUT_LENGTHS[name]);
+  const reads = (name: 'h1Reads' | 'h2Reads', geometry: ConvGeometry) => {
+    const table = new Int32Array(memory.buffer, WASM_LAYOUT.offsets[name], WASM_LAYOUT_LENGTHS[name]);
+    // Byte offsets, so the kernels add them to the input's address as they are.
+    geometry.blockReads.forEach((block, b) => block.forEach((at, i) => (table[b * block.length + i] = at * 4)));
   };
+  reads('h1Reads', H1_GEOMETRY);
+  reads('h2Reads', H2_GEOMETRY);
+  const buffers = {} as Record<BufferName, Float32Array>;
+  for (const name of Object.keys(NETWORK_BUFFERS) as BufferName[]) buffers[name] = view(name);
+  const exports = instance.exports as unknown as { forward(): void; backward(): void; sgdStep(rate: number): void };
+  return paddedBorders({
+    ...buffers,
+    param: parameterViews(buffers.parameters),
+    grad: parameterViews(buffers.gradients),
+    kernels: { forward: exports.forward, backward: exports.backward, sgdStep: exports.sgdStep },
+  });
 }
 
 /** Runs image `index` of `images` (count × 256, as a Split holds them) through the network into `net.output`. */
 export function forward<A extends FloatArray>(net: Network<A>, images: Float32Array, index: number): void {
-  const { param } = net;
   padForward(images, index * INPUT_PIXELS, 1, INPUT_SIDE, net.inputPadded);
+  if (net.kernels !== null) {
+    net.kernels.forward();
+    return;
+  }
+  const { param } = net;
   convForward(H1_GEOMETRY, net.inputPadded, param.H1w, param.H1b, net.h1Sum);
   tanhForward(net.h1Sum, net.h1);
   padForward(net.h1, 0, H1_PLANES, H1_SIDE, net.h1Padded);
@@ -506,6 +540,10 @@ export function forward<A extends FloatArray>(net: Network<A>, images: Float32Ar
 
 /** From `net.outputGrad` (set by the loss) back to every parameter's gradient in `net.gradients`. */
 export function backward<A extends FloatArray>(net: Network<A>): void {
+  if (net.kernels !== null) {
+    net.kernels.backward();
+    return;
+  }
   const { param, grad } = net;
   tanhBackward(net.output, net.outputGrad, net.outSumGrad);
   linearBackward(net.h3, param.outw, net.outSumGrad, grad.outw, grad.outb, net.h3Grad);
@@ -524,4 +562,718 @@ export function argmax(values: FloatArray): number {
   let best = 0;
   for (let j = 1; j < values.length; j++) if (values[j]! > values[best]!) best = j;
   return best;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The SIMD kernels: the layers above in float32, four lanes at a time, as WebAssembly (SIMD is standard in Node
+// and Electron). Each kernel is written below in the WebAssembly instructions it compiles to, one helper per
+// instruction named after it (i32Add is i32.add), and assembled into a module once, at first use.
+//
+// The convolutions keep four output planes in the four lanes: the weights of a block of four planes are
+// interleaved to [k][plane] so one load gives the four weights of input line k, multiplied by one input value
+// splatted across the lanes. The rest (fully connected layers, tanh, SGD) runs along contiguous rows.
+
+type Code = number[];
+const I32 = 0x7f;
+const F32 = 0x7d;
+const V128 = 0x7b;
+
+function unsignedLeb(value: number): Code {
+  const bytes: Code = [];
+  do {
+    let byte = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (value !== 0);
+  return bytes;
+}
+
+function signedLeb(value: number): Code {
+  const bytes: Code = [];
+  for (;;) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    if ((value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0)) {
+      bytes.push(byte);
+      return bytes;
+    }
+    bytes.push(byte | 0x80);
+  }
+}
+
+const localGet = (local: number): Code => [0x20, ...unsignedLeb(local)];
+const localSet = (local: number, value: Code): Code => [...value, 0x21, ...unsignedLeb(local)];
+const i32Const = (value: number): Code => [0x41, ...signedLeb(value)];
+const f32Const = (value: number): Code => [0x43, ...new Uint8Array(Float32Array.of(value).buffer)];
+const binary = (opcode: number) => (a: Code, b: Code): Code => [...a, ...b, opcode];
+const i32Add = binary(0x6a);
+const i32Sub = binary(0x6b);
+const i32Mul = binary(0x6c);
+const i32And = binary(0x71);
+const i32Shl = binary(0x74);
+const i32ShrU = binary(0x76);
+const f32Add = binary(0x92);
+const f32Mul = binary(0x94);
+/** memarg: log2 of the alignment hint, then the constant offset. Unaligned addresses are valid, only slower. */
+const i32Load = (address: Code, offset = 0): Code => [...address, 0x28, 2, ...unsignedLeb(offset)];
+const f32Load = (address: Code, offset = 0): Code => [...address, 0x2a, 2, ...unsignedLeb(offset)];
+const f32Store = (address: Code, value: Code, offset = 0): Code => [...address, ...value, 0x38, 2, ...unsignedLeb(offset)];
+const simd = (opcode: number, ...immediates: number[]): Code => [0xfd, ...unsignedLeb(opcode), ...immediates];
+const v128Load = (address: Code, offset = 0): Code => [...address, ...simd(0x00, 4, ...unsignedLeb(offset))];
+const v128Load32Splat = (address: Code): Code => [...address, ...simd(0x09, 2, 0)];
+const v128Store = (address: Code, value: Code, offset = 0): Code => [
+  ...address,
+  ...value,
+  ...simd(0x0b, 4, ...unsignedLeb(offset)),
+];
+const f32x4Splat = (value: Code): Code => [...value, ...simd(0x13)];
+const f32x4Const = (value: number): Code => f32x4Splat(f32Const(value));
+const v128Zero: Code = simd(0x0c, ...new Array<number>(16).fill(0));
+const f32x4ExtractLane = (vector: Code, lane: number): Code => [...vector, ...simd(0x1f, lane)];
+const simdBinary = (opcode: number) => (a: Code, b: Code): Code => [...a, ...b, ...simd(opcode)];
+const f32x4Lt = simdBinary(0x43);
+const v128And = simdBinary(0x4e);
+const v128Or = simdBinary(0x50);
+const v128Bitselect = (ifSet: Code, ifClear: Code, mask: Code): Code => [...ifSet, ...ifClear, ...mask, ...simd(0x52)];
+const f32x4Nearest = (a: Code): Code => [...a, ...simd(0x6a)];
+const i32x4Shl = (a: Code, bits: Code): Code => [...a, ...bits, ...simd(0xab)];
+const i32x4Add = simdBinary(0xae);
+const f32x4Abs = (a: Code): Code => [...a, ...simd(0xe0)];
+const f32x4Add = simdBinary(0xe4);
+const f32x4Sub = simdBinary(0xe5);
+const f32x4Mul = simdBinary(0xe6);
+const f32x4Div = simdBinary(0xe7);
+const f32x4Min = simdBinary(0xe8);
+const i32x4TruncSatF32x4S = (a: Code): Code => [...a, ...simd(0xf8)];
+const i32x4Const = (value: number): Code => [...i32Const(value), ...simd(0x11)];
+
+/** for (counter = from; counter < end; counter += step) body — `end` is re-evaluated before every iteration. */
+function forLoop(counter: number, from: Code, end: Code, step: number, body: Code[]): Code {
+  return [
+    ...localSet(counter, from),
+    ...[0x02, 0x40, 0x03, 0x40], // block, loop
+    ...localGet(counter),
+    ...end,
+    ...[0x4e, 0x0d, 1], // i32.ge_s, br_if to the block's end
+    ...body.flat(),
+    ...localSet(counter, i32Add(localGet(counter), i32Const(step))),
+    ...[0x0c, 0, 0x0b, 0x0b], // br to the loop's start; end loop; end block
+  ];
+}
+
+/** Every function of the module, in index order (call() refers to them by name). */
+const FUNCTION_NAMES = [
+  'blocksFromRows',
+  'rowsFromBlocks',
+  'copyFloats',
+  'zeroFloats',
+  'pad',
+  'unpad',
+  'convForward',
+  'convBackwardParameters',
+  'convBackwardInput',
+  'linearForward',
+  'linearBackward',
+  'tanhForward',
+  'tanhBackward',
+  'sgd',
+  'forward',
+  'backward',
+  'sgdStep',
+] as const;
+type FunctionName = (typeof FUNCTION_NAMES)[number];
+/** The functions JavaScript calls; the others are internal. */
+const EXPORTED: readonly FunctionName[] = ['forward', 'backward', 'sgdStep'];
+
+function call(name: FunctionName, ...args: Code[]): Code {
+  return [...args.flat(), 0x10, ...unsignedLeb(FUNCTION_NAMES.indexOf(name))];
+}
+
+interface WasmFunction {
+  name: FunctionName;
+  params: number[];
+  locals: number[];
+  body: Code;
+}
+
+/** A function whose parameters and locals are referred to by name: `build` gets each name's local index. */
+function wasmFunction<P extends string, L extends string>(
+  name: FunctionName,
+  params: Record<P, number>,
+  locals: Record<L, number>,
+  build: (v: Record<P | L, number>) => Code[],
+): WasmFunction {
+  const names = [...Object.keys(params), ...Object.keys(locals)] as (P | L)[];
+  const index = Object.fromEntries(names.map((n, i) => [n, i])) as Record<P | L, number>;
+  return {
+    name,
+    params: Object.values<number>(params),
+    locals: Object.values<number>(locals),
+    body: build(index).flat(),
+  };
+}
+
+/** In a kernel's parameters, everything is an i32 (an address or a count) unless said otherwise. */
+function i32Params<P extends string>(...names: P[]): Record<P, number> {
+  return Object.fromEntries(names.map((n) => [n, I32])) as Record<P, number>;
+}
+
+const get = localGet;
+const set = localSet;
+const bump = (local: number, bytes: number | Code): Code =>
+  set(local, i32Add(get(local), typeof bytes === 'number' ? i32Const(bytes) : bytes));
+const floatsToBytes = (count: Code): Code => i32Shl(count, i32Const(2));
+
+/** Conv weights [plane][k] ⇄ blocks of four planes [block][k][plane % 4]. */
+function reorderWeights(name: FunctionName, toBlocks: boolean): WasmFunction {
+  return wasmFunction(
+    name,
+    i32Params('from', 'to', 'planes', 'fanIn'),
+    { plane: I32, k: I32, rowAt: I32, blockAt: I32 },
+    (v) => {
+      const [rows, blocks] = toBlocks ? [v.from, v.to] : [v.to, v.from];
+      return [
+        set(v.rowAt, get(rows)),
+        forLoop(v.plane, i32Const(0), get(v.planes), 1, [
+          set(
+            v.blockAt,
+            i32Add(
+              get(blocks),
+              i32Add(
+                i32Shl(i32Mul(i32ShrU(get(v.plane), i32Const(2)), get(v.fanIn)), i32Const(4)),
+                i32Shl(i32And(get(v.plane), i32Const(3)), i32Const(2)),
+              ),
+            ),
+          ),
+          forLoop(v.k, i32Const(0), get(v.fanIn), 1, [
+            toBlocks
+              ? f32Store(get(v.blockAt), f32Load(get(v.rowAt)))
+              : f32Store(get(v.rowAt), f32Load(get(v.blockAt))),
+            bump(v.rowAt, 4),
+            bump(v.blockAt, 16),
+          ]),
+        ]),
+      ];
+    },
+  );
+}
+
+/** target[0 … count) = source, or 0 without a source; count a multiple of 4. */
+function copyFloats(name: FunctionName, zero: boolean): WasmFunction {
+  return wasmFunction(name, i32Params('source', 'target', 'count'), { i: I32 }, (v) => [
+    forLoop(v.i, i32Const(0), floatsToBytes(get(v.count)), 16, [
+      v128Store(i32Add(get(v.target), get(v.i)), zero ? v128Zero : v128Load(i32Add(get(v.source), get(v.i)))),
+    ]),
+  ]);
+}
+
+/** Planes to and from the interiors of padded planes (PAD cells each side), side/4 vectors per row. */
+function padKernel(name: FunctionName, intoPadded: boolean): WasmFunction {
+  return wasmFunction(
+    name,
+    i32Params('plain', 'padded', 'planes', 'side'),
+    { plane: I32, row: I32, x: I32, plainAt: I32, paddedAt: I32, paddedRowBytes: I32 },
+    (v) => [
+      set(v.paddedRowBytes, floatsToBytes(i32Add(get(v.side), i32Const(2 * PAD)))),
+      set(v.plainAt, get(v.plain)),
+      forLoop(v.plane, i32Const(0), get(v.planes), 1, [
+        set(
+          v.paddedAt,
+          i32Add(
+            get(v.padded),
+            i32Add(
+              i32Mul(get(v.paddedRowBytes), i32Add(i32Mul(get(v.plane), i32Add(get(v.side), i32Const(2 * PAD))), i32Const(PAD))),
+              i32Const(PAD * 4),
+            ),
+          ),
+        ),
+        forLoop(v.row, i32Const(0), get(v.side), 1, [
+          forLoop(v.x, i32Const(0), floatsToBytes(get(v.side)), 16, [
+            intoPadded
+              ? v128Store(i32Add(get(v.paddedAt), get(v.x)), v128Load(i32Add(get(v.plainAt), get(v.x))))
+              : v128Store(i32Add(get(v.plainAt), get(v.x)), v128Load(i32Add(get(v.paddedAt), get(v.x)))),
+          ]),
+          bump(v.plainAt, floatsToBytes(get(v.side))),
+          bump(v.paddedAt, get(v.paddedRowBytes)),
+        ]),
+      ]),
+    ],
+  );
+}
+
+/** convForward over blocks of four planes, two output positions at a time (the position counts are even). */
+const convForwardKernel = wasmFunction(
+  'convForward',
+  i32Params('input', 'reads', 'weightBlocks', 'biases', 'output', 'blocks', 'positions', 'fanIn'),
+  {
+    block: I32, position: I32, k: I32, readA: I32, readB: I32, weight: I32, at: I32,
+    sumA: V128, sumB: V128, w: V128,
+  },
+  (v) => [
+    set(v.readA, get(v.reads)),
+    forLoop(v.block, i32Const(0), get(v.blocks), 1, [
+      forLoop(v.position, i32Const(0), get(v.positions), 2, [
+        set(v.sumA, v128Zero),
+        set(v.sumB, v128Zero),
+        set(v.readB, i32Add(get(v.readA), floatsToBytes(get(v.fanIn)))),
+        set(v.weight, i32Add(get(v.weightBlocks), i32Shl(i32Mul(get(v.block), get(v.fanIn)), i32Const(4)))),
+        forLoop(v.k, i32Const(0), get(v.fanIn), 1, [
+          set(v.w, v128Load(get(v.weight))),
+          set(v.sumA, f32x4Add(get(v.sumA), f32x4Mul(get(v.w), v128Load32Splat(i32Add(get(v.input), i32Load(get(v.readA))))))),
+          set(v.sumB, f32x4Add(get(v.sumB), f32x4Mul(get(v.w), v128Load32Splat(i32Add(get(v.input), i32Load(get(v.readB))))))),
+          bump(v.weight, 16),
+          bump(v.readA, 4),
+          bump(v.readB, 4),
+        ]),
+        set(v.readA, get(v.readB)), // past the second position's reads too
+        ...[0, 1, 2, 3].flatMap((lane) => [
+          // The unit (plane 4·block + lane, position): same index in the biases and the output.
+          set(
+            v.at,
+            floatsToBytes(
+              i32Add(i32Mul(i32Add(i32Shl(get(v.block), i32Const(2)), i32Const(lane)), get(v.positions)), get(v.position)),
+            ),
+          ),
+          f32Store(
+            i32Add(get(v.output), get(v.at)),
+            f32Add(f32x4ExtractLane(get(v.sumA), lane), f32Load(i32Add(get(v.biases), get(v.at)))),
+          ),
+          f32Store(
+            i32Add(get(v.output), get(v.at)),
+            f32Add(f32x4ExtractLane(get(v.sumB), lane), f32Load(i32Add(get(v.biases), get(v.at)), 4)),
+            4,
+          ),
+        ]),
+      ]),
+    ]),
+  ],
+);
+
+/**
+ * convBackwardParameters: the output gradient transposed to [block][position][plane % 4], then per block and input
+ * line k the four planes' weight gradients at once; back to [plane][k] rows, and the biases' gradients copied.
+ */
+const convBackwardParametersKernel = wasmFunction(
+  'convBackwardParameters',
+  i32Params(
+    'input', 'reads', 'outputGrad', 'gradBlocksScratch', 'weightBlocksScratch', 'weightGrad', 'biasGrad',
+    'blocks', 'positions', 'fanIn',
+  ),
+  { block: I32, position: I32, k: I32, target: I32, read: I32, grads: I32, rowBytes: I32, sum: V128 },
+  (v) => [
+    set(v.target, get(v.gradBlocksScratch)),
+    forLoop(v.block, i32Const(0), get(v.blocks), 1, [
+      forLoop(v.position, i32Const(0), get(v.positions), 1, [
+        ...[0, 1, 2, 3].map((lane) =>
+          f32Store(
+            get(v.target),
+            f32Load(
+              i32Add(
+                get(v.outputGrad),
+                floatsToBytes(
+                  i32Add(
+                    i32Mul(i32Add(i32Shl(get(v.block), i32Const(2)), i32Const(lane)), get(v.positions)),
+                    get(v.position),
+                  ),
+                ),
+              ),
+            ),
+            lane * 4,
+          ),
+        ),
+        bump(v.target, 16),
+      ]),
+    ]),
+    set(v.rowBytes, floatsToBytes(get(v.fanIn))),
+    set(v.target, get(v.weightBlocksScratch)),
+    forLoop(v.block, i32Const(0), get(v.blocks), 1, [
+      forLoop(v.k, i32Const(0), get(v.fanIn), 1, [
+        set(v.sum, v128Zero),
+        set(
+          v.read,
+          i32Add(get(v.reads), floatsToBytes(i32Add(i32Mul(i32Mul(get(v.block), get(v.positions)), get(v.fanIn)), get(v.k)))),
+        ),
+        set(v.grads, i32Add(get(v.gradBlocksScratch), i32Shl(i32Mul(get(v.block), get(v.positions)), i32Const(4)))),
+        forLoop(v.position, i32Const(0), get(v.positions), 1, [
+          set(
+            v.sum,
+            f32x4Add(get(v.sum), f32x4Mul(v128Load32Splat(i32Add(get(v.input), i32Load(get(v.read)))), v128Load(get(v.grads)))),
+          ),
+          bump(v.read, get(v.rowBytes)),
+          bump(v.grads, 16),
+        ]),
+        v128Store(get(v.target), get(v.sum)),
+        bump(v.target, 16),
+      ]),
+    ]),
+    call('rowsFromBlocks', get(v.weightBlocksScratch), get(v.weightGrad), i32Shl(get(v.blocks), i32Const(2)), get(v.fanIn)),
+    call(
+      'copyFloats',
+      get(v.outputGrad),
+      get(v.biasGrad),
+      i32Mul(i32Shl(get(v.blocks), i32Const(2)), get(v.positions)),
+    ),
+  ],
+);
+
+/**
+ * convBackwardInput: per position, the four planes' weight rows times their output gradients, four input lines at a
+ * time (fanIn is a multiple of 4), each lane scattered onto the padded input cell it reads.
+ */
+const convBackwardInputKernel = wasmFunction(
+  'convBackwardInput',
+  i32Params('weights', 'outputGrad', 'inputGrad', 'reads', 'blocks', 'positions', 'fanIn', 'inputCount'),
+  {
+    block: I32, position: I32, k: I32, read: I32, row: I32, rowBytes: I32, gradAt: I32, cell: I32,
+    g0: V128, g1: V128, g2: V128, g3: V128, sum: V128,
+  },
+  (v) => {
+    const gradients = [v.g0, v.g1, v.g2, v.g3];
+    return [
+      call('zeroFloats', i32Const(0), get(v.inputGrad), get(v.inputCount)),
+      set(v.rowBytes, floatsToBytes(get(v.fanIn))),
+      set(v.read, get(v.reads)),
+      forLoop(v.block, i32Const(0), get(v.blocks), 1, [
+        forLoop(v.position, i32Const(0), get(v.positions), 1, [
+          set(
+            v.gradAt,
+            i32Add(
+              get(v.outputGrad),
+              floatsToBytes(i32Add(i32Mul(i32Shl(get(v.block), i32Const(2)), get(v.positions)), get(v.position))),
+            ),
+          ),
+          ...gradients.map((g, lane) =>
+            set(g, f32x4Splat(f32Load(i32Add(get(v.gradAt), i32Mul(i32Const(lane * 4), get(v.positions)))))),
+          ),
+          set(v.row, i32Add(get(v.weights), i32Mul(i32Shl(get(v.block), i32Const(2)), get(v.rowBytes)))),
+          forLoop(v.k, i32Const(0), get(v.fanIn), 4, [
+            set(v.sum, f32x4Mul(v128Load(get(v.row)), get(v.g0))),
+            ...[1, 2, 3].map((plane) =>
+              set(
+                v.sum,
+                f32x4Add(
+                  get(v.sum),
+                  f32x4Mul(v128Load(i32Add(get(v.row), i32Mul(get(v.rowBytes), i32Const(plane)))), get(gradients[plane]!)),
+                ),
+              ),
+            ),
+            ...[0, 1, 2, 3].flatMap((lane) => [
+              set(v.cell, i32Add(get(v.inputGrad), i32Load(get(v.read), lane * 4))),
+              f32Store(get(v.cell), f32Add(f32Load(get(v.cell)), f32x4ExtractLane(get(v.sum), lane))),
+            ]),
+            bump(v.row, 16),
+            bump(v.read, 16),
+          ]),
+        ]),
+      ]),
+    ];
+  },
+);
+
+/** linearForward: four outputs per vector along the weight rows, the last outputs % 4 one by one. */
+const linearForwardKernel = wasmFunction(
+  'linearForward',
+  i32Params('input', 'weights', 'biases', 'output', 'inputs', 'outputs'),
+  { j: I32, i: I32, x: I32, w: I32, rowBytes: I32, sum: V128, scalarSum: F32 },
+  (v) => [
+    set(v.rowBytes, floatsToBytes(get(v.outputs))),
+    forLoop(v.j, i32Const(0), i32Sub(get(v.outputs), i32Const(3)), 4, [
+      set(v.sum, v128Load(i32Add(get(v.biases), floatsToBytes(get(v.j))))),
+      set(v.x, get(v.input)),
+      set(v.w, i32Add(get(v.weights), floatsToBytes(get(v.j)))),
+      forLoop(v.i, i32Const(0), get(v.inputs), 1, [
+        set(v.sum, f32x4Add(get(v.sum), f32x4Mul(v128Load32Splat(get(v.x)), v128Load(get(v.w))))),
+        bump(v.x, 4),
+        bump(v.w, get(v.rowBytes)),
+      ]),
+      v128Store(i32Add(get(v.output), floatsToBytes(get(v.j))), get(v.sum)),
+    ]),
+    forLoop(v.j, get(v.j), get(v.outputs), 1, [
+      set(v.scalarSum, f32Load(i32Add(get(v.biases), floatsToBytes(get(v.j))))),
+      set(v.x, get(v.input)),
+      set(v.w, i32Add(get(v.weights), floatsToBytes(get(v.j)))),
+      forLoop(v.i, i32Const(0), get(v.inputs), 1, [
+        set(v.scalarSum, f32Add(get(v.scalarSum), f32Mul(f32Load(get(v.x)), f32Load(get(v.w))))),
+        bump(v.x, 4),
+        bump(v.w, get(v.rowBytes)),
+      ]),
+      f32Store(i32Add(get(v.output), floatsToBytes(get(v.j))), get(v.scalarSum)),
+    ]),
+  ],
+);
+
+/** linearBackward, row by row of the weights: the row's gradient and the input's gradient in one sweep. */
+const linearBackwardKernel = wasmFunction(
+  'linearBackward',
+  i32Params('input', 'weights', 'outputGrad', 'weightGrad', 'biasGrad', 'inputGrad', 'inputs', 'outputs'),
+  {
+    i: I32, j: I32, w: I32, wGrad: I32, rowBytes: I32, x: F32, scalarSum: F32, g: F32,
+    xs: V128, sum: V128, gs: V128,
+  },
+  (v) => [
+    forLoop(v.j, i32Const(0), get(v.outputs), 1, [
+      f32Store(i32Add(get(v.biasGrad), floatsToBytes(get(v.j))), f32Load(i32Add(get(v.outputGrad), floatsToBytes(get(v.j))))),
+    ]),
+    set(v.rowBytes, floatsToBytes(get(v.outputs))),
+    set(v.w, get(v.weights)),
+    set(v.wGrad, get(v.weightGrad)),
+    forLoop(v.i, i32Const(0), get(v.inputs), 1, [
+      set(v.x, f32Load(i32Add(get(v.input), floatsToBytes(get(v.i))))),
+      set(v.xs, f32x4Splat(get(v.x))),
+      set(v.sum, v128Zero),
+      set(v.scalarSum, f32Const(0)),
+      forLoop(v.j, i32Const(0), i32Sub(get(v.outputs), i32Const(3)), 4, [
+        set(v.gs, v128Load(i32Add(get(v.outputGrad), floatsToBytes(get(v.j))))),
+        v128Store(i32Add(get(v.wGrad), floatsToBytes(get(v.j))), f32x4Mul(get(v.xs), get(v.gs))),
+        set(v.sum, f32x4Add(get(v.sum), f32x4Mul(v128Load(i32Add(get(v.w), floatsToBytes(get(v.j)))), get(v.gs)))),
+      ]),
+      forLoop(v.j, get(v.j), get(v.outputs), 1, [
+        set(v.g, f32Load(i32Add(get(v.outputGrad), floatsToBytes(get(v.j))))),
+        f32Store(i32Add(get(v.wGrad), floatsToBytes(get(v.j))), f32Mul(get(v.x), get(v.g))),
+        set(v.scalarSum, f32Add(get(v.scalarSum), f32Mul(f32Load(i32Add(get(v.w), floatsToBytes(get(v.j)))), get(v.g)))),
+      ]),
+      f32Store(
+        i32Add(get(v.inputGrad), floatsToBytes(get(v.i))),
+        f32Add(
+          f32Add(
+            f32Add(f32x4ExtractLane(get(v.sum), 0), f32x4ExtractLane(get(v.sum), 1)),
+            f32Add(f32x4ExtractLane(get(v.sum), 2), f32x4ExtractLane(get(v.sum), 3)),
+          ),
+          get(v.scalarSum),
+        ),
+      ),
+      bump(v.w, get(v.rowBytes)),
+      bump(v.wGrad, get(v.rowBytes)),
+    ]),
+  ],
+);
+
+/**
+ * tanh in float32 to within 1.3 units in the last place (torch's vectorised tanh is within 1): below |x| = 0.625,
+ * tanh x = x + x³·P(x²), P a degree-5 least-squares fit; above, 1 − 2/(e^{2|x|} + 1) with e^y = 2ⁿ·Q(r),
+ * y = n·ln 2 + r, Q the degree-7 Taylor polynomial. Both are computed for all four lanes, then selected.
+ */
+const TANH_SMALL_LIMIT = 0.625;
+const TANH_SMALL_COEFFICIENTS = [
+  -0.3333333134651184, 0.13333211839199066, -0.05394743010401726, 0.021703893318772316, -0.008184430189430714,
+  0.002148794010281563,
+];
+const EXP_TAYLOR = [1, 1, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040];
+/** Past 2|x| = 40, tanh x rounds to ±1 in float32; the clamp keeps 2ⁿ finite. */
+const TANH_DOUBLED_CLAMP = 40;
+const LN2_HIGH = 0.693145751953125; // ln 2 in two parts, the first exact in float32 with room to spare
+const LN2_LOW = 1.428606765330187e-6;
+
+const tanhKernel = wasmFunction(
+  'tanhForward',
+  i32Params('input', 'output', 'count'),
+  { i: I32, x: V128, a: V128, a2: V128, poly: V128, y: V128, n: V128, r: V128, e: V128, small: V128, large: V128 },
+  (v) => {
+    const horner = (coefficients: number[], at: number): Code[] => [
+      set(v.poly, f32x4Const(coefficients.at(-1)!)),
+      ...coefficients
+        .slice(0, -1)
+        .reverse()
+        .map((c) => set(v.poly, f32x4Add(f32x4Mul(get(v.poly), get(at)), f32x4Const(c)))),
+    ];
+    return [
+      forLoop(v.i, i32Const(0), floatsToBytes(get(v.count)), 16, [
+        set(v.x, v128Load(i32Add(get(v.input), get(v.i)))),
+        set(v.a, f32x4Abs(get(v.x))),
+        set(v.a2, f32x4Mul(get(v.a), get(v.a))),
+        ...horner(TANH_SMALL_COEFFICIENTS, v.a2),
+        set(v.small, f32x4Add(get(v.a), f32x4Mul(f32x4Mul(get(v.a), get(v.a2)), get(v.poly)))),
+        set(v.y, f32x4Min(f32x4Add(get(v.a), get(v.a)), f32x4Const(TANH_DOUBLED_CLAMP))),
+        set(v.n, f32x4Nearest(f32x4Mul(get(v.y), f32x4Const(Math.LOG2E)))),
+        set(
+          v.r,
+          f32x4Sub(f32x4Sub(get(v.y), f32x4Mul(get(v.n), f32x4Const(LN2_HIGH))), f32x4Mul(get(v.n), f32x4Const(LN2_LOW))),
+        ),
+        ...horner(EXP_TAYLOR, v.r),
+        // 2ⁿ built from its bits: exponent field n + 127.
+        set(
+          v.e,
+          f32x4Mul(get(v.poly), i32x4Shl(i32x4Add(i32x4TruncSatF32x4S(get(v.n)), i32x4Const(127)), i32Const(23))),
+        ),
+        set(
+          v.large,
+          f32x4Sub(f32x4Const(1), f32x4Div(f32x4Const(2), f32x4Add(get(v.e), f32x4Const(1)))),
+        ),
+        v128Store(
+          i32Add(get(v.output), get(v.i)),
+          // |tanh| from the right branch, then the sign of x.
+          v128Or(
+            v128Bitselect(get(v.small), get(v.large), f32x4Lt(get(v.a), f32x4Const(TANH_SMALL_LIMIT))),
+            v128And(get(v.x), i32x4Const(-0x80000000)),
+          ),
+        ),
+      ]),
+    ];
+  },
+);
+
+const tanhBackwardKernel = wasmFunction(
+  'tanhBackward',
+  i32Params('output', 'outputGrad', 'inputGrad', 'count'),
+  { i: I32, y: V128 },
+  (v) => [
+    forLoop(v.i, i32Const(0), floatsToBytes(get(v.count)), 16, [
+      set(v.y, v128Load(i32Add(get(v.output), get(v.i)))),
+      v128Store(
+        i32Add(get(v.inputGrad), get(v.i)),
+        f32x4Mul(v128Load(i32Add(get(v.outputGrad), get(v.i))), f32x4Sub(f32x4Const(1), f32x4Mul(get(v.y), get(v.y)))),
+      ),
+    ]),
+  ],
+);
+
+const sgdKernel = wasmFunction(
+  'sgd',
+  { parameters: I32, gradients: I32, rate: F32, count: I32 },
+  { i: I32, rates: V128 },
+  (v) => [
+    set(v.rates, f32x4Splat(get(v.rate))),
+    forLoop(v.i, i32Const(0), floatsToBytes(get(v.count)), 16, [
+      v128Store(
+        i32Add(get(v.parameters), get(v.i)),
+        f32x4Sub(
+          v128Load(i32Add(get(v.parameters), get(v.i))),
+          f32x4Mul(get(v.rates), v128Load(i32Add(get(v.gradients), get(v.i)))),
+        ),
+      ),
+    ]),
+  ],
+);
+
+/**
+ * Where every buffer lives in a network's WebAssembly memory: the network's buffers, the kernels' scratch, and the
+ * convolutions' read tables. Each starts 16-byte aligned; elementwise kernels run whole vectors, so lengths are
+ * rounded up to 4 floats and the spare lanes hold harmless values.
+ */
+const WASM_LAYOUT_LENGTHS = {
+  ...NETWORK_BUFFERS,
+  h1WeightBlocks: H1_PLANES * H1_GEOMETRY.fanIn,
+  h2WeightBlocks: H2_PLANES * H2_GEOMETRY.fanIn,
+  weightGradBlocks: Math.max(H1_PLANES * H1_GEOMETRY.fanIn, H2_PLANES * H2_GEOMETRY.fanIn),
+  outputGradBlocks: Math.max(H1_UNITS, H2_UNITS),
+  h1Reads: H1_GEOMETRY.blockReads.length * H1_GEOMETRY.positions * H1_GEOMETRY.fanIn,
+  h2Reads: H2_GEOMETRY.blockReads.length * H2_GEOMETRY.positions * H2_GEOMETRY.fanIn,
+};
+type WasmBufferName = keyof typeof WASM_LAYOUT_LENGTHS;
+const vectorsOf = (floats: number) => Math.ceil(floats / 4) * 4;
+
+const WASM_LAYOUT = (() => {
+  const offsets = {} as Record<WasmBufferName, number>;
+  let bytes = 0;
+  for (const [name, length] of Object.entries(WASM_LAYOUT_LENGTHS)) {
+    offsets[name as WasmBufferName] = bytes;
+    bytes += vectorsOf(length) * 4;
+  }
+  return { offsets, pages: Math.ceil(bytes / 65536) };
+})();
+
+const at = (name: WasmBufferName): Code => i32Const(WASM_LAYOUT.offsets[name]);
+const parameterAt = (name: ParameterName): Code => i32Const(WASM_LAYOUT.offsets.parameters + slotOf(name).offset * 4);
+const gradientAt = (name: ParameterName): Code => i32Const(WASM_LAYOUT.offsets.gradients + slotOf(name).offset * 4);
+const vectorCount = (floats: number): Code => i32Const(vectorsOf(floats));
+const convShape = (geometry: ConvGeometry): Code[] => [
+  i32Const(geometry.blockReads.length),
+  i32Const(geometry.positions),
+  i32Const(geometry.fanIn),
+];
+
+/** The forward pass, layer by layer as forward() runs the reference, on this module's fixed layout. */
+const forwardFunction = wasmFunction('forward', {}, {}, () => [
+  call('blocksFromRows', parameterAt('H1w'), at('h1WeightBlocks'), i32Const(H1_PLANES), i32Const(H1_GEOMETRY.fanIn)),
+  call('blocksFromRows', parameterAt('H2w'), at('h2WeightBlocks'), i32Const(H2_PLANES), i32Const(H2_GEOMETRY.fanIn)),
+  call('convForward', at('inputPadded'), at('h1Reads'), at('h1WeightBlocks'), parameterAt('H1b'), at('h1Sum'), ...convShape(H1_GEOMETRY)),
+  call('tanhForward', at('h1Sum'), at('h1'), vectorCount(H1_UNITS)),
+  call('pad', at('h1'), at('h1Padded'), i32Const(H1_PLANES), i32Const(H1_SIDE)),
+  call('convForward', at('h1Padded'), at('h2Reads'), at('h2WeightBlocks'), parameterAt('H2b'), at('h2Sum'), ...convShape(H2_GEOMETRY)),
+  call('tanhForward', at('h2Sum'), at('h2'), vectorCount(H2_UNITS)),
+  call('linearForward', at('h2'), parameterAt('H3w'), parameterAt('H3b'), at('h3Sum'), i32Const(H2_UNITS), i32Const(H3_UNITS)),
+  call('tanhForward', at('h3Sum'), at('h3'), vectorCount(H3_UNITS)),
+  call('linearForward', at('h3'), parameterAt('outw'), parameterAt('outb'), at('outSum'), i32Const(H3_UNITS), i32Const(OUTPUT_UNITS)),
+  call('tanhForward', at('outSum'), at('output'), vectorCount(OUTPUT_UNITS)),
+]);
+
+const backwardFunction = wasmFunction('backward', {}, {}, () => [
+  call('tanhBackward', at('output'), at('outputGrad'), at('outSumGrad'), vectorCount(OUTPUT_UNITS)),
+  call('linearBackward', at('h3'), parameterAt('outw'), at('outSumGrad'), gradientAt('outw'), gradientAt('outb'), at('h3Grad'), i32Const(H3_UNITS), i32Const(OUTPUT_UNITS)),
+  call('tanhBackward', at('h3'), at('h3Grad'), at('h3SumGrad'), vectorCount(H3_UNITS)),
+  call('linearBackward', at('h2'), parameterAt('H3w'), at('h3SumGrad'), gradientAt('H3w'), gradientAt('H3b'), at('h2Grad'), i32Const(H2_UNITS), i32Const(H3_UNITS)),
+  call('tanhBackward', at('h2'), at('h2Grad'), at('h2SumGrad'), vectorCount(H2_UNITS)),
+  call('convBackwardParameters', at('h1Padded'), at('h2Reads'), at('h2SumGrad'), at('outputGradBlocks'), at('weightGradBlocks'), gradientAt('H2w'), gradientAt('H2b'), ...convShape(H2_GEOMETRY)),
+  call('convBackwardInput', parameterAt('H2w'), at('h2SumGrad'), at('h1PaddedGrad'), at('h2Reads'), ...convShape(H2_GEOMETRY), vectorCount(H1_PADDED_UNITS)),
+  call('unpad', at('h1Grad'), at('h1PaddedGrad'), i32Const(H1_PLANES), i32Const(H1_SIDE)),
+  call('tanhBackward', at('h1'), at('h1Grad'), at('h1SumGrad'), vectorCount(H1_UNITS)),
+  call('convBackwardParameters', at('inputPadded'), at('h1Reads'), at('h1SumGrad'), at('outputGradBlocks'), at('weightGradBlocks'), gradientAt('H1w'), gradientAt('H1b'), ...convShape(H1_GEOMETRY)),
+]);
+
+const sgdStepFunction = wasmFunction('sgdStep', { rate: F32 }, {}, (v) => [
+  call('sgd', at('parameters'), at('gradients'), get(v.rate), i32Const(PARAMETER_COUNT)),
+]);
+
+const FUNCTIONS: readonly WasmFunction[] = [
+  reorderWeights('blocksFromRows', true),
+  reorderWeights('rowsFromBlocks', false),
+  copyFloats('copyFloats', false),
+  copyFloats('zeroFloats', true),
+  padKernel('pad', true),
+  padKernel('unpad', false),
+  convForwardKernel,
+  convBackwardParametersKernel,
+  convBackwardInputKernel,
+  linearForwardKernel,
+  linearBackwardKernel,
+  tanhKernel,
+  tanhBackwardKernel,
+  sgdKernel,
+  forwardFunction,
+  backwardFunction,
+  sgdStepFunction,
+];
+
+/** The binary module: types, the imported memory, functions, exports, code. */
+function assemble(functions: readonly WasmFunction[], pages: number): Uint8Array {
+  functions.forEach((f, i) => {
+    if (f.name !== FUNCTION_NAMES[i]) throw new Error(`kernel ${f.name} is out of order (expected ${FUNCTION_NAMES[i]})`);
+  });
+  const vector = (items: Code[]): Code => [...unsignedLeb(items.length), ...items.flat()];
+  const text = (value: string): Code => vector([...new TextEncoder().encode(value)].map((byte) => [byte]));
+  const section = (id: number, content: Code): Code => [id, ...unsignedLeb(content.length), ...content];
+  const types = functions.map((f) => [0x60, ...vector(f.params.map((type) => [type])), ...vector([])]);
+  const bodies = functions.map((f) => {
+    const body = [...vector(f.locals.map((type) => [1, type])), ...f.body, 0x0b];
+    return [...unsignedLeb(body.length), ...body];
+  });
+  const exported = functions.flatMap((f, i) => (EXPORTED.includes(f.name) ? [[...text(f.name), 0x00, ...unsignedLeb(i)]] : []));
+  const memoryImport = [...text('env'), ...text('memory'), 0x02, 0x01, ...unsignedLeb(pages), ...unsignedLeb(pages)];
+  return Uint8Array.from([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // "\0asm", version 1
+    ...section(1, vector(types)),
+    ...section(2, vector([memoryImport])),
+    ...section(3, vector(functions.map((_, i) => unsignedLeb(i)))),
+    ...section(7, vector(exported)),
+    ...section(10, vector(bodies)),
+  ]);
+}
+
+/**
+ * The slice of the WebAssembly JavaScript API used here: the project's TypeScript libraries (ES2022, no DOM) declare
+ * the global only as a namespace of types.
+ */
+interface WebAssemblyJsApi {
+  Memory: new (descriptor: { initial: number; maximum: number }) => { buffer: ArrayBuffer };
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+const WebAssemblyApi = (globalThis as unknown as { WebAssembly: WebAssemblyJsApi }).WebAssembly;
+
+let compiledModule: object | null = null;
+
+function kernelModule(): object {
+  compiledModule ??= new WebAssemblyApi.Module(assemble(FUNCTIONS, WASM_LAYOUT.pages));
+  return compiledModule;
 }

@@ -51,6 +51,8 @@ export const RunConfigSchema = z.strictObject({
   learningRate: finite.positive().max(10).default(0.03),
   /** Trains on the first N of the 7,291 examples; evaluation still covers both full splits. */
   trainLimit: z.int().min(1).max(7291).nullable().default(null),
+  /** Absent means plain SGD, as in the engine's TrainConfig. */
+  optimizer: z.enum(['sgd']).optional(),
 });
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 
@@ -92,6 +94,8 @@ export const RunSummarySchema = z.strictObject({
   config: RunConfigSchema.nullable(),
   status: RunStatusSchema,
   datasetId: id.nullable(),
+  /** The 1989-style subset (of the dataset, for the seed) the run trains on. */
+  subsetId: id.nullable(),
   seed: seed.nullable(),
   engineVersion: z.string(),
   error: z.string().nullable(),

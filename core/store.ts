@@ -25,6 +25,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Mnist } from './mnist';
 import type { Dataset1989, Split } from './subset';
+import type { PassResult } from './train';
 
 export const RUN_STATUSES = ['queued', 'running', 'paused', 'stopped', 'finished', 'failed', 'interrupted'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -63,11 +64,14 @@ export function defaultDatabasePath(
   return path.join(defaultDataDirectory(platform, env, home), 'lecun1989.sqlite');
 }
 
-/** Migration i takes the schema from user_version i to i + 1. Append only; never edit a shipped one. */
+/**
+ * Migration i takes the schema from user_version i to i + 1. Append only; never edit a shipped one.
+ * Ids are AUTOINCREMENT so a deleted run's or checkpoint's id never comes back naming something else.
+ */
 const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE mnist_sources (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL,
     train_images_sha256 TEXT NOT NULL,
     train_labels_sha256 TEXT NOT NULL,
@@ -83,7 +87,7 @@ const MIGRATIONS: readonly string[] = [
     UNIQUE (train_images_sha256, train_labels_sha256, test_images_sha256, test_labels_sha256)
   );
   CREATE TABLE subsets (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     source_id INTEGER NOT NULL REFERENCES mnist_sources(id) ON DELETE CASCADE,
     seed INTEGER NOT NULL,
     train_count INTEGER NOT NULL,
@@ -98,13 +102,14 @@ const MIGRATIONS: readonly string[] = [
     UNIQUE (source_id, seed)
   );
   CREATE TABLE runs (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     preset TEXT NOT NULL,
     config TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('queued','running','paused','stopped','finished','failed','interrupted')),
     subset_id INTEGER REFERENCES subsets(id) ON DELETE CASCADE,
     engine_version TEXT NOT NULL,
     error TEXT,
+    runner_pid INTEGER,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     started_at INTEGER,
@@ -126,7 +131,7 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (run_id, pass)
   );
   CREATE TABLE checkpoints (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     pass INTEGER NOT NULL CHECK (pass >= 0),
     weights BLOB NOT NULL,
@@ -175,20 +180,8 @@ export interface SubsetData extends Dataset1989 {
 
 export type SplitName = 'train' | 'test';
 
-export interface SplitMetrics {
-  loss: number;
-  errorPercent: number;
-  misses: number;
-}
-
-export interface PassRecord {
-  pass: number;
-  train: SplitMetrics;
-  test: SplitMetrics;
-  seconds: number;
-  /** testConfusion[true][predicted], 10×10 counts. */
-  testConfusion: number[][];
-}
+/** What a pass's row keeps: the engine's result without the weights, which go to the checkpoint. */
+export type PassRecord = Omit<PassResult, 'parameters'>;
 
 export interface StoredPass extends PassRecord {
   createdAt: number;
@@ -236,7 +229,7 @@ export interface NewRun {
   config: unknown;
   subsetId: number | null;
   engineVersion: string;
-  status: RunStatus;
+  status: Exclude<RunStatus, 'running'>;
   initialWeights: Float32Array;
   initialOptimizerState?: Uint8Array;
 }
@@ -342,7 +335,7 @@ export class Store {
   readonly path: string;
   private readonly db: Database.Database;
   private readonly beforeCommit: BeforeCommitHook | undefined;
-  /** Ids of runs found 'running' when the store was opened: their process died mid-run. */
+  /** Ids of runs found 'running' by a process that no longer exists when the store was opened. */
   readonly interruptedOnOpen: number[];
 
   /** Opens (creating folder and file if needed) and migrates the database at `file`. */
@@ -392,12 +385,21 @@ export class Store {
     }
   }
 
+  /**
+   * A run still 'running' whose process is gone was cut short (killed, crashed, power lost). One whose process is
+   * alive is left alone: the CLI and the app may have the same database open at once.
+   */
   private markRunningAsInterrupted(): number[] {
-    const ids = this.db.prepare(`SELECT id FROM runs WHERE status = 'running' ORDER BY id`).pluck().all() as number[];
-    if (ids.length > 0) {
-      this.db.prepare(`UPDATE runs SET status = 'interrupted', updated_at = ? WHERE status = 'running'`).run(Date.now());
-    }
-    return ids;
+    const running = this.db.prepare(`SELECT id, runner_pid FROM runs WHERE status = 'running' ORDER BY id`).all() as {
+      id: number;
+      runner_pid: number | null;
+    }[];
+    const orphaned = running.filter((run) => run.runner_pid === null || !processIsAlive(run.runner_pid)).map((run) => run.id);
+    const mark = this.db.prepare(`UPDATE runs SET status = 'interrupted', runner_pid = NULL, updated_at = ? WHERE id = ? AND status = 'running'`);
+    this.db.transaction(() => {
+      for (const id of orphaned) mark.run(Date.now(), id);
+    }).immediate();
+    return orphaned;
   }
 
   // ---- MNIST sources and their subsets ------------------------------------------------------
@@ -653,16 +655,34 @@ export class Store {
       .run(runId, pass, blob(weights), blob(optimizerState), now);
   }
 
-  setRunStatus(runId: number, status: RunStatus, error: string | null = null): void {
+  /**
+   * Marks a run as being trained by this process, atomically: it fails with 'invalid_state' if the run is already
+   * running (in this or another process) or is not in one of the `from` states.
+   */
+  claimRun(runId: number, from: readonly RunStatus[]): void {
+    const now = Date.now();
+    const claimed = this.db
+      .prepare(
+        `UPDATE runs SET status = 'running', runner_pid = ?, error = NULL, updated_at = ?, started_at = COALESCE(started_at, ?)
+         WHERE id = ? AND status IN (SELECT value FROM json_each(?))`,
+      )
+      .run(process.pid, now, now, runId, JSON.stringify(from));
+    if (claimed.changes === 0) {
+      const { status } = this.getRunSummary(runId);
+      throw new StoreError('invalid_state', `run ${runId} is ${status}; only a run that is ${from.join(', ')} can start training`);
+    }
+  }
+
+  /** Sets any status but 'running', which only claimRun sets. */
+  setRunStatus(runId: number, status: Exclude<RunStatus, 'running'>, error: string | null = null): void {
     const now = Date.now();
     const changed = this.db
       .prepare(
-        `UPDATE runs SET status = ?, error = ?, updated_at = ?,
-           started_at = CASE WHEN ? = 'running' AND started_at IS NULL THEN ? ELSE started_at END,
+        `UPDATE runs SET status = ?, error = ?, runner_pid = NULL, updated_at = ?,
            finished_at = CASE WHEN ? = 'finished' THEN ? ELSE finished_at END
          WHERE id = ?`,
       )
-      .run(status, error, now, status, now, status, now, runId);
+      .run(status, error, now, status, now, runId);
     if (changed.changes === 0) throw new StoreError('not_found', `run ${runId} does not exist`);
   }
 
@@ -764,6 +784,16 @@ export class Store {
   allSettings(): Record<string, unknown> {
     const rows = this.db.prepare(`SELECT key, value FROM settings ORDER BY key`).all() as { key: string; value: string }[];
     return Object.fromEntries(rows.map((row) => [row.key, JSON.parse(row.value) as unknown]));
+  }
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -123,17 +123,28 @@ export function initialParameters(seed: number): Float32Array {
 }
 
 /** torch.optim.SGD without momentum or weight decay: w ← w − lr · ∂L/∂w. */
-export function sgdStep(parameters: FloatArray, gradients: FloatArray, learningRate: number): void {
+export function sgdStep<A extends FloatArray>(net: Network<A>, learningRate: number): void {
+  if (net.kernels !== null) {
+    net.kernels.sgdStep(learningRate);
+    return;
+  }
+  const { parameters, gradients } = net;
   for (let i = 0; i < parameters.length; i++) parameters[i] = parameters[i]! - learningRate * gradients[i]!;
 }
 
 /** One SGD step on example `index` of `split`; `target` is a 10-float scratch buffer. */
-export function trainStep(net: Network, split: Split, index: number, target: Float32Array, learningRate: number): void {
+export function trainStep<A extends FloatArray>(
+  net: Network<A>,
+  split: Split,
+  index: number,
+  target: Float32Array,
+  learningRate: number,
+): void {
   forward(net, split.inputs, index);
   writeTargets(split.labels[index]!, target);
   mseLoss(net.output, target, net.outputGrad);
   backward(net);
-  sgdStep(net.parameters, net.gradients, learningRate);
+  sgdStep(net, learningRate);
 }
 
 /** Loss, error and exact misses of the network's current weights on a whole split, with its confusion matrix. */

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { bundledMnistDir } from '../core/mnist';
 import { PARAMETER_COUNT } from '../core/network';
 import { decodeSafetensors } from '../core/safetensors';
 import { TEST_SIZE, TRAIN_SIZE } from '../core/subset';
@@ -15,8 +16,11 @@ const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '..', 'dist', 'core', 'cli.js');
 const work = mkdtempSync(join(tmpdir(), 'lecun1989-cli-'));
 
+// No test may touch the user's own database: the default location is redirected to a scratch folder.
+const env = { ...process.env, XDG_CONFIG_HOME: join(work, 'config'), HOME: join(work, 'home') };
+
 async function cli(...args: string[]) {
-  return run(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024 });
+  return run(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024, env });
 }
 
 /** Runs a command expected to fail; returns its exit code and stderr. */
@@ -60,8 +64,9 @@ describe('lecun1989 train', () => {
   it('prints a table with the published figures beside the last pass', async () => {
     const { stdout, stderr } = await cli('train', '--passes', '1', '--train-limit', '200');
     const lines = stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^pass\s+train loss\s+error %\s+misses\s+test loss/);
-    expect(lines[1]).toMatch(/^\s+1\s+\d\.\d{4}e-\d\d\s+\d+\.\d\d\s+\d+\s/);
+    expect(lines[0]).toMatch(/^run \d+$/);
+    expect(lines[1]).toMatch(/^pass\s+train loss\s+error %\s+misses\s+test loss/);
+    expect(lines[2]).toMatch(/^\s+1\s+\d\.\d{4}e-\d\d\s+\d+\.\d\d\s+\d+\s/);
     expect(stdout).toMatch(/23\s+2\.5e-03\s+0\.14\s+10\s+1\.8e-02\s+5\.00\s+102\s+1989 paper/);
     expect(stdout).toMatch(/0\.62\s+45\s+.*4\.09\s+82\s+public PyTorch reproduction/);
     // stderr is not a terminal here, so no progress bar.
@@ -153,5 +158,68 @@ describe('bad input: one clear line on stderr and a non-zero exit', () => {
     expect(code).not.toBe(0);
     expect(stderr).toMatch(/idx/);
     expect(stdout).toBe('');
+  });
+});
+
+describe('database mode: the store the app shares', () => {
+  const db = join(work, 'shared.sqlite');
+
+  it('train records its run; runs lists it; export writes its checkpoints', async () => {
+    const { stdout, stderr } = await cli('train', '--db', db, '--passes', '2', '--train-limit', '300', '--json');
+    const lines = passLines(stdout);
+    expect(lines.map((line) => line.pass)).toEqual([1, 2]);
+    const runId = Number(/^run (\d+)$/m.exec(stderr)![1]);
+
+    const runs = JSON.parse((await cli('runs', '--db', db, '--json')).stdout) as { id: number; status: string; passesDone: number; lastTestErrorPercent: number }[];
+    const run = runs.find((candidate) => candidate.id === runId)!;
+    expect(run).toMatchObject({ status: 'finished', passesDone: 2, lastTestErrorPercent: lines[1]!.test.errorPercent });
+
+    const initial = join(work, 'pass0.safetensors');
+    await cli('export', String(runId), '--pass', '0', '--out', initial, '--db', db);
+    expect(Array.from(decodeWeights(readFileSync(initial), initial).parameters)).toEqual(Array.from(initialParameters(1337)));
+    const missing = await failing('export', String(runId), '--pass', '9', '--out', join(work, 'x'), '--db', db);
+    expect(missing.stderr).toMatch(/no checkpoint for pass 9/);
+  });
+
+  it('a run interrupted with Ctrl-C resumes to the same weights as one never interrupted', async () => {
+    const args = ['--passes', '4', '--train-limit', '4000', '--seed', '11'];
+    const child = execFile(process.execPath, [CLI, 'train', '--db', db, ...args, '--json'], { env });
+    let stdout = '';
+    let stderr = '';
+    child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+    await new Promise<void>((resolve) =>
+      child.stdout!.on('data', (chunk: string) => {
+        stdout += chunk;
+        if (stdout.includes('\n')) resolve();
+      }),
+    );
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).not.toBe(0);
+    const runId = Number(/^run (\d+)$/m.exec(stderr)![1]);
+    expect(stderr).toContain(`lecun1989 resume ${runId}`);
+
+    const runs = JSON.parse((await cli('runs', '--db', db, '--json')).stdout) as { id: number; status: string; passesDone: number }[];
+    const interrupted = runs.find((run) => run.id === runId)!;
+    expect(interrupted.status).toBe('interrupted');
+    expect(interrupted.passesDone).toBeGreaterThanOrEqual(1);
+
+    const resumed = passLines((await cli('resume', String(runId), '--db', db, '--json')).stdout);
+    expect(resumed.map((line) => line.pass)).toEqual(Array.from({ length: 4 - interrupted.passesDone }, (_, i) => interrupted.passesDone + 1 + i));
+
+    const viaDatabase = join(work, 'resumed.safetensors');
+    const straight = join(work, 'straight.safetensors');
+    await cli('export', String(runId), '--out', viaDatabase, '--db', db);
+    await cli('train', '--no-db', ...args, '--json', '--save', straight);
+    const a = decodeWeights(readFileSync(viaDatabase), viaDatabase).parameters;
+    const b = decodeWeights(readFileSync(straight), straight).parameters;
+    expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+  });
+
+  it('import stores a folder of MNIST files once, deduplicated by content', async () => {
+    const first = await cli('import', '--db', db, '--mnist', bundledMnistDir());
+    expect(first.stdout).toMatch(/dataset \d+: .*60000 training, 10000 test digits/);
+    const again = await cli('import', '--db', db, '--mnist', bundledMnistDir());
+    expect(again.stdout).toMatch(/already stored as dataset/);
   });
 });

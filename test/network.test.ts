@@ -11,6 +11,7 @@ import {
   UNIT_COUNT,
   backward,
   createNetwork,
+  createReferenceNetwork,
   forward,
   initializeParameters,
   layerConnections,
@@ -108,15 +109,16 @@ describe('initialisation', () => {
 });
 
 describe('forward', () => {
-  it('matches the PyTorch reproduction’s outputs on a fixed input (network_golden.py)', () => {
-    const net = createNetwork();
-    initializeParameters(net.parameters, 1337);
-    forward(net, syntheticImage(), 0);
+  it('matches the PyTorch reproduction’s outputs on a fixed input (network_golden.py), SIMD and reference', () => {
     const torchOutput = [
       0.11093404144048691, -0.951528787612915, -0.6088765859603882, -0.0645638182759285, -0.7843758463859558,
       -0.6322271227836609, -0.9697670936584473, -0.7906960844993591, -0.8250901103019714, -0.07312335819005966,
     ];
-    for (let j = 0; j < 10; j++) expect(Math.abs(net.output[j]! - torchOutput[j]!)).toBeLessThan(1e-6);
+    for (const net of [createNetwork(), createReferenceNetwork(Float64Array), createReferenceNetwork(Float32Array)]) {
+      initializeParameters(net.parameters, 1337);
+      forward(net, syntheticImage(), 0);
+      for (let j = 0; j < 10; j++) expect(Math.abs(net.output[j]! - torchOutput[j]!)).toBeLessThan(1e-6);
+    }
   });
 
   it('reads image `index` of a packed split', () => {
@@ -131,14 +133,38 @@ describe('forward', () => {
     expect(Array.from(net.output)).toEqual(alone);
   });
 
+  it('computes tanh within 1.3 units in the last place of float32 (probed through H1 with zero weights)', () => {
+    const net = createNetwork();
+    const probes = [0, 1e-30, 1e-7, 3e-4, 0.1, 0.624, 0.625, 0.626, 1, 2.5, 8.9, 9.1, 19.9, 20.1, 88, 1e30];
+    let largest = 0;
+    for (let batch = 0; batch < 40; batch++) {
+      net.parameters.fill(0);
+      const x = net.param.H1b;
+      for (let i = 0; i < x.length; i++) {
+        const probe = probes[i];
+        const sweep = ((batch * x.length + i) / (40 * x.length)) * 24 - 12;
+        x[i] = (i % 2 === 0 ? 1 : -1) * (batch === 0 && probe !== undefined ? probe : Math.abs(sweep));
+      }
+      forward(net, syntheticImage(), 0);
+      for (let i = 0; i < x.length; i++) {
+        const exact = Math.tanh(x[i]!);
+        const ulp = Math.max(2 ** (Math.floor(Math.log2(Math.abs(Math.fround(exact)) || 2 ** -126)) - 23), 2 ** -149);
+        largest = Math.max(largest, Math.abs(net.h1[i]! - exact) / ulp);
+        expect(Math.sign(net.h1[i]!)).toBe(Math.sign(Math.fround(exact)));
+      }
+    }
+    expect(largest).toBeLessThan(1.3);
+    expect(largest).toBeGreaterThan(0.5); // the probe reached the approximation's error, not only exact cases
+  });
+
   it('connects each H2 plane to exactly the H1 planes the reproduction names', () => {
-    const net = createNetwork(Float64Array);
+    const net = createReferenceNetwork(Float64Array);
     initializeParameters(net.parameters, 1337);
     forward(net, syntheticImage(), 0);
     const before = Float64Array.from(net.h2Sum);
     // Move one H1 plane's interior and see which H2 planes move, by re-running H2 on the disturbed H1.
     for (let h1Plane = 0; h1Plane < 12; h1Plane++) {
-      const probe = createNetwork(Float64Array);
+      const probe = createReferenceNetwork(Float64Array);
       probe.parameters.set(net.parameters);
       forward(probe, syntheticImage(), 0);
       for (let y = 2; y < 10; y++) {
@@ -190,7 +216,7 @@ describe('backward', () => {
    * seeded values and the biases made non-zero, so that no gradient is trivially zero or symmetric.
    */
   it('agrees with finite differences for every parameter group', () => {
-    const net = createNetwork(Float64Array);
+    const net = createReferenceNetwork(Float64Array);
     initializeParameters(net.parameters, 1337);
     const jitter = new MT19937(99);
     for (let i = 0; i < PARAMETER_COUNT; i++) net.parameters[i] = net.parameters[i]! + 0.1 * (jitter.nextFloat24() - 0.5);
@@ -227,21 +253,52 @@ describe('backward', () => {
     for (const name of PARAMETER_NAMES) expect(worst[name], name).toBeLessThan(1e-6);
   });
 
-  it('computes the same gradients in float32 as in float64, to float32 precision', () => {
-    const image = syntheticImage();
+  it('SIMD kernels agree with the float64 reference layers in every buffer, to float32 precision', () => {
+    const simd = createNetwork();
+    const reference = createReferenceNetwork(Float64Array);
+    initializeParameters(simd.parameters, 5);
+    const jitter = new MT19937(17);
+    for (let i = 0; i < PARAMETER_COUNT; i++) simd.parameters[i] = simd.parameters[i]! + 0.1 * (jitter.nextFloat24() - 0.5);
+    reference.parameters.set(simd.parameters);
     const target = new Float32Array(10);
     writeTargets(7, target);
-    const run = <A extends Float32Array | Float64Array>(net: Network<A>) => {
-      initializeParameters(net.parameters, 5);
-      forward(net, image, 0);
+    for (const net of [simd, reference] as Network<Float32Array | Float64Array>[]) {
+      forward(net, syntheticImage(), 0);
       mseLoss(net.output, target, net.outputGrad);
       backward(net);
-      return net.gradients;
-    };
-    const single = run(createNetwork());
-    const double = run(createNetwork(Float64Array));
-    const scale = double.reduce((max, g) => Math.max(max, Math.abs(g)), 0);
-    const error = single.reduce((max, g, i) => Math.max(max, Math.abs(g - double[i]!)), 0);
-    expect(error / scale).toBeLessThan(1e-5);
+    }
+    const buffers = [
+      'inputPadded', 'h1Sum', 'h1', 'h1Padded', 'h2Sum', 'h2', 'h3Sum', 'h3', 'outSum', 'output', 'outputGrad',
+      'outSumGrad', 'h3Grad', 'h3SumGrad', 'h2Grad', 'h2SumGrad', 'h1Grad', 'h1SumGrad', 'gradients',
+    ] as const;
+    for (const name of buffers) {
+      const scale = reference[name].reduce((max, x) => Math.max(max, Math.abs(x)), 0);
+      const error = simd[name].reduce((max, x, i) => Math.max(max, Math.abs(x - reference[name][i]!)), 0);
+      expect(scale, name).toBeGreaterThan(0);
+      expect(error / scale, name).toBeLessThan(2e-6);
+    }
+    for (const slot of PARAMETER_LAYOUT) {
+      const g = (net: Network<Float32Array | Float64Array>) => net.gradients.subarray(slot.offset, slot.offset + slot.length);
+      const scale = g(reference).reduce((max, x) => Math.max(max, Math.abs(x)), 0);
+      const error = g(simd).reduce((max, x, i) => Math.max(max, Math.abs(x - g(reference)[i]!)), 0);
+      expect(error / scale, slot.name).toBeLessThan(2e-6);
+    }
   });
+
+  it('SIMD SGD step is torch’s float32 update', () => {
+    const net = createNetwork();
+    initializeParameters(net.parameters, 5);
+    forward(net, syntheticImage(), 0);
+    const target = new Float32Array(10);
+    writeTargets(1, target);
+    mseLoss(net.output, target, net.outputGrad);
+    backward(net);
+    const before = net.parameters.slice();
+    net.kernels!.sgdStep(0.03);
+    const rate = Math.fround(0.03);
+    for (let i = 0; i < PARAMETER_COUNT; i++) {
+      expect(net.parameters[i]).toBe(Math.fround(before[i]! - Math.fround(rate * net.gradients[i]!)));
+    }
+  });
+});
 });

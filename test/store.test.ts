@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -112,17 +113,36 @@ describe('opening', () => {
     again.close();
   });
 
-  it('marks runs left running as interrupted, and only those', () => {
+  it('marks runs left running by a process that is gone as interrupted, and only those', () => {
     const file = temporaryDatabase();
     const { store, runId } = storeWithRun(file);
     const pausedRun = store.createRun({ preset: 'p', config: {}, subsetId: null, engineVersion: 'test', status: 'paused', initialWeights: weightsOf(1) });
-    store.setRunStatus(runId, 'running');
+    const liveRun = store.createRun({ preset: 'p', config: {}, subsetId: null, engineVersion: 'test', status: 'queued', initialWeights: weightsOf(1) });
+    store.claimRun(runId, ['queued']);
+    store.claimRun(liveRun, ['queued']);
     store.close();
+    // The run's trainer was a process that has exited; the other one is this process, alive and well.
+    const exited = spawnSync(process.execPath, ['-e', '']).pid;
+    const raw = new Database(file);
+    raw.prepare('UPDATE runs SET runner_pid = ? WHERE id = ?').run(exited, runId);
+    raw.close();
+
     const reopened = new Store(file);
     expect(reopened.interruptedOnOpen).toEqual([runId]);
     expect(reopened.getRunSummary(runId).status).toBe('interrupted');
+    expect(reopened.getRunSummary(liveRun).status).toBe('running');
     expect(reopened.getRunSummary(pausedRun).status).toBe('paused');
     reopened.close();
+  });
+
+  it('lets only one trainer claim a run, and only from the allowed states', () => {
+    const { store, runId } = storeWithRun(temporaryDatabase());
+    store.claimRun(runId, ['queued', 'paused']);
+    expect(() => store.claimRun(runId, ['queued', 'paused'])).toThrow(/run \d+ is running; only a run that is queued, paused can start/);
+    store.setRunStatus(runId, 'finished');
+    expect(() => store.claimRun(runId, ['queued', 'paused'])).toThrow(expect.objectContaining({ code: 'invalid_state' }));
+    expect(() => store.claimRun(999, ['queued'])).toThrow(expect.objectContaining({ code: 'not_found' }));
+    store.close();
   });
 });
 
@@ -219,13 +239,13 @@ describe('runs, passes and checkpoints', () => {
     });
     expect(store.loadCheckpoint({ runId }).weights).toEqual(weightsOf(0.25));
 
-    store.setRunStatus(runId, 'running');
+    store.claimRun(runId, ['queued']);
     const startedAt = store.getRunSummary(runId).startedAt;
     expect(startedAt).toEqual(expect.any(Number));
     store.recordPass(runId, passRecord(1), weightsOf(1), new Uint8Array(0));
     store.recordPass(runId, passRecord(2), weightsOf(2), Uint8Array.from([1, 2, 3]));
     store.setRunStatus(runId, 'paused');
-    store.setRunStatus(runId, 'running');
+    store.claimRun(runId, ['paused']);
     expect(store.getRunSummary(runId).startedAt).toBe(startedAt);
 
     const run = store.getRun(runId);
@@ -281,7 +301,7 @@ describe('runs, passes and checkpoints', () => {
       () => store.deleteRun(runId),
       () => store.getRun(runId),
       () => store.listCheckpoints(runId),
-      () => store.setRunStatus(runId, 'running'),
+      () => store.setRunStatus(runId, 'paused'),
       () => store.loadCheckpoint({ checkpointId: 12345 }),
       () => store.loadSubset(999),
       () => store.loadMnistSource(999),
@@ -293,7 +313,7 @@ describe('runs, passes and checkpoints', () => {
 
   it('rejects a status outside the schema', () => {
     const { store, runId } = storeWithRun(temporaryDatabase());
-    expect(() => store.setRunStatus(runId, 'exploded' as never)).toThrow(/CHECK constraint/);
+    expect(() => store.setRunStatus(runId, 'exploded' as 'paused')).toThrow(/CHECK constraint/);
     store.close();
   });
 });

@@ -8,12 +8,16 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { bundledMnistDir, readMnistDir } from '../mnist';
 import type { Mnist } from '../mnist';
 import { createNetwork } from '../network';
+import { PRESETS } from '../presets';
+import type { RunSummary } from '../protocol';
 import { encodeSafetensors } from '../safetensors';
+import { defaultDatabasePath } from '../store';
 import { datasetToTensors, DEFAULT_SEED, make1989Dataset } from '../subset';
 import { evaluateSplit, initialParameters, runTraining } from '../train';
-import type { PassResult, SplitMetrics, TrainConfig } from '../train';
+import type { PassResult, TrainConfig } from '../train';
 import { readWeightsFile, writeWeightsFile } from '../weights';
-import { formatLoss, progressLine, referenceRows, tableHeader, tableRow } from './format';
+import { checkpointOf, endedMessage, exportCheckpoint, followRun, importWeightsFile, mnistSource, withService } from './database';
+import { formatLoss, metricsOnly, passPrinter, progressDisplay } from './output';
 
 function integer(min: number, max: number) {
   return (text: string): number => {
@@ -34,46 +38,40 @@ function positiveNumber(text: string): number {
 const seedOption = () =>
   new Option('--seed <n>', 'seed for the subset draw and the initial weights').argParser(integer(0, 0xffffffff)).default(DEFAULT_SEED);
 const mnistOption = () => new Option('--mnist <dir>', 'folder with the four MNIST files, raw or .gz (default: the bundled copy)');
+const dbOption = () => new Option('--db <file>', 'the SQLite database the app shares').default(defaultDatabasePath(), 'the per-user app data file');
+const runIdArgument = integer(1, Number.MAX_SAFE_INTEGER);
 
 function loadMnist(dir: string | undefined): Mnist {
   return readMnistDir(dir ?? bundledMnistDir());
 }
 
-/** stderr's progress bar, only where a person watches a terminal; throttled so drawing never costs training time. */
-function terminalProgress(passes: number) {
-  if (!process.stderr.isTTY) return { onProgress: undefined, clear() {} };
-  let passStartedAt = performance.now();
-  let lastPass = 0;
-  let lastDrawnAt = 0;
-  return {
-    onProgress({ pass, examplesDone, examplesTotal }: { pass: number; examplesDone: number; examplesTotal: number }) {
-      const now = performance.now();
-      if (pass !== lastPass) {
-        lastPass = pass;
-        passStartedAt = now;
-      }
-      if (now - lastDrawnAt < 100 && examplesDone < examplesTotal) return;
-      lastDrawnAt = now;
-      const perSecond = (1000 * examplesDone) / Math.max(now - passStartedAt, 1);
-      process.stderr.write(`\r${progressLine(pass, passes, examplesDone, examplesTotal, perSecond)}\x1b[K`);
-    },
-    clear() {
-      process.stderr.write('\r\x1b[K');
-    },
-  };
-}
-
-function metricsJson({ loss, errorPercent, misses }: SplitMetrics): SplitMetrics {
-  return { loss, errorPercent, misses };
+/** A run that did not finish is not a success: say how to pick it up again, and exit non-zero. */
+function reportEnd(run: RunSummary): void {
+  const message = endedMessage(run);
+  if (message === null) return;
+  console.error(message);
+  process.exitCode = 1;
 }
 
 const program = new Command('lecun1989')
   .description('LeCun et al. 1989, "Backpropagation Applied to Handwritten Zip Code Recognition", on MNIST')
   .showHelpAfterError('(run with --help for usage)');
 
+interface TrainOptions {
+  mnist?: string;
+  seed: number;
+  passes: number;
+  lr: number;
+  trainLimit?: number;
+  init?: string;
+  save?: string;
+  json?: boolean;
+  db: string | false;
+}
+
 program
   .command('train')
-  .description('train the 1989 network and print each pass on both splits')
+  .description('train the 1989 network and print each pass on both splits; the run is recorded in the database')
   .addOption(mnistOption())
   .addOption(seedOption())
   .addOption(new Option('--passes <n>', 'passes over the training set').argParser(integer(1, 1000)).default(23))
@@ -82,33 +80,103 @@ program
   .option('--init <file>', 'start from these weights (safetensors) instead of the seeded initialisation')
   .option('--save <file>', 'write the final weights here (safetensors)')
   .option('--json', 'one JSON line per pass on stdout, nothing else')
-  .action(async (options: { mnist?: string; seed: number; passes: number; lr: number; trainLimit?: number; init?: string; save?: string; json?: boolean }) => {
+  .addOption(dbOption())
+  .option('--no-db', 'train without recording the run')
+  .action(async (options: TrainOptions) => {
     const config: TrainConfig = { seed: options.seed, passes: options.passes, learningRate: options.lr, trainLimit: options.trainLimit ?? null };
-    const initial = options.init === undefined ? undefined : readWeightsFile(options.init).parameters;
-    const dataset = make1989Dataset(loadMnist(options.mnist), options.seed);
-    const progress = options.json ? { onProgress: undefined, clear() {} } : terminalProgress(options.passes);
-    if (!options.json) console.log(tableHeader());
-    let last: PassResult | undefined;
-    for await (const result of runTraining({
-      config,
-      train: dataset.train,
-      test: dataset.test,
-      resume: initial && { parameters: initial, passesDone: 0 },
-      onProgress: progress.onProgress,
-    })) {
-      last = result;
-      progress.clear();
-      if (options.json) {
-        const line = { pass: result.pass, train: metricsJson(result.train), test: metricsJson(result.test), seconds: result.seconds };
-        console.log(JSON.stringify(line));
-      } else {
-        console.log(tableRow(result.pass, result.train, result.test, result.seconds));
+    const printer = passPrinter(options.json === true);
+    const progress = progressDisplay(options.json !== true);
+    if (options.db === false) {
+      const initial = options.init === undefined ? undefined : readWeightsFile(options.init).parameters;
+      const dataset = make1989Dataset(loadMnist(options.mnist), options.seed);
+      let last: PassResult | undefined;
+      for await (const result of runTraining({
+        config,
+        train: dataset.train,
+        test: dataset.test,
+        resume: initial && { parameters: initial, passesDone: 0 },
+        onProgress: ({ pass, examplesDone, examplesTotal }) => progress.show(pass, options.passes, examplesDone, examplesTotal),
+      })) {
+        progress.clear();
+        printer.pass(result);
+        last = result;
       }
+      printer.end();
+      if (options.save !== undefined && last !== undefined) {
+        writeWeightsFile(options.save, last.parameters, { seed: String(options.seed), passes: String(last.pass), learningRate: String(options.lr) });
+      }
+      return;
     }
-    if (!options.json) console.log(['', ...referenceRows()].join('\n'));
-    if (options.save !== undefined && last !== undefined) {
-      writeWeightsFile(options.save, last.parameters, { seed: String(options.seed), passes: String(last.pass), learningRate: String(options.lr) });
-    }
+    await withService(options.db, async (api, service) => {
+      const { dataset } = await api.importMnist(mnistSource(options.mnist));
+      const initCheckpointId = options.init === undefined ? undefined : await importWeightsFile(api, options.init);
+      const preset = PRESETS[0]!.name;
+      const begin = async () => (await api.createRun({ datasetId: dataset.id, preset, config, initCheckpointId, start: true })).run;
+      const run = await followRun(service, begin, printer, progress);
+      printer.end();
+      if (options.save !== undefined && run.status === 'finished') await exportCheckpoint(api, await checkpointOf(api, run.id), options.save);
+      reportEnd(run);
+    });
+  });
+
+program
+  .command('import')
+  .description('store MNIST in the database: a folder of the four files, or the four files themselves')
+  .argument('[files...]', 'the four MNIST files, raw or .gz')
+  .addOption(mnistOption())
+  .addOption(dbOption())
+  .action(async (files: string[], options: { mnist?: string; db: string }) => {
+    await withService(options.db, async (api) => {
+      const { dataset, created } = await api.importMnist(mnistSource(options.mnist, files));
+      console.log(`${created ? 'imported' : 'already stored as'} dataset ${dataset.id}: ${dataset.name} (${dataset.trainCount} training, ${dataset.testCount} test digits)`);
+    });
+  });
+
+program
+  .command('runs')
+  .description('list the runs in the database')
+  .option('--json', 'print one JSON array')
+  .addOption(dbOption())
+  .action(async (options: { json?: boolean; db: string }) => {
+    await withService(options.db, async (api) => {
+      const { runs } = await api.listRuns();
+      if (options.json) {
+        const rows = runs.map(({ id, status, preset, passesDone, lastTestErrorPercent }) => ({ id, status, preset, passesDone, lastTestErrorPercent }));
+        console.log(JSON.stringify(rows));
+        return;
+      }
+      console.log(`${'id'.padStart(5)}  ${'status'.padEnd(11)}  ${'passes'.padStart(6)}  ${'test error %'.padStart(12)}  preset`);
+      for (const run of runs) {
+        const error = run.lastTestErrorPercent === null ? '' : run.lastTestErrorPercent.toFixed(2);
+        console.log(`${String(run.id).padStart(5)}  ${run.status.padEnd(11)}  ${String(run.passesDone).padStart(6)}  ${error.padStart(12)}  ${run.preset}`);
+      }
+    });
+  });
+
+program
+  .command('resume')
+  .description('continue an interrupted, paused or stopped run from its last finished pass')
+  .argument('<run-id>', 'the run', runIdArgument)
+  .option('--json', 'one JSON line per pass on stdout, nothing else')
+  .addOption(dbOption())
+  .action(async (runId: number, options: { json?: boolean; db: string }) => {
+    const printer = passPrinter(options.json === true);
+    await withService(options.db, async (api, service) => {
+      const run = await followRun(service, async () => (await api.resumeRun({ runId })).run, printer, progressDisplay(options.json !== true));
+      printer.end();
+      reportEnd(run);
+    });
+  });
+
+program
+  .command('export')
+  .description("write a run's checkpoint (default: its last pass) as safetensors")
+  .argument('<run-id>', 'the run', runIdArgument)
+  .addOption(new Option('--pass <n>', 'the checkpoint after this pass (0: the initial weights)').argParser(integer(0, 1000)))
+  .requiredOption('--out <file>', 'where to write the weights')
+  .addOption(dbOption())
+  .action(async (runId: number, options: { pass?: number; out: string; db: string }) => {
+    await withService(options.db, async (api) => exportCheckpoint(api, await checkpointOf(api, runId, options.pass), options.out));
   });
 
 program
@@ -145,7 +213,7 @@ program
     const train = evaluateSplit(net, dataset.train);
     const test = evaluateSplit(net, dataset.test);
     if (options.json) {
-      console.log(JSON.stringify({ train: metricsJson(train), test: metricsJson(test), confusion: test.confusion }));
+      console.log(JSON.stringify({ train: metricsOnly(train), test: metricsOnly(test), confusion: test.confusion }));
       return;
     }
     for (const [name, split] of [['train', train], ['test', test]] as const) {

@@ -34,11 +34,15 @@ export function connectToHost(): ServiceHost {
       'the engine service needs a parent to talk to: start it as an Electron utilityProcess or with child_process.fork (an IPC channel)',
     );
   }
+  // Ctrl-C in a terminal signals the whole process group. The parent decides what happens (it disconnects, and
+  // the service then records its run as interrupted and exits cleanly); dying here would skip that.
+  process.on('SIGINT', () => {});
   return {
     kind: 'node-child',
     send: (message) => {
-      // After the parent has gone, there is nobody to tell; dropping the message is all that is left to do.
-      if (process.connected) send(message);
+      // After the parent has gone there is nobody to tell, and dropping the message is all that is left to do. The
+      // parent can go between the check and the write: the callback takes that EPIPE, which would otherwise crash us.
+      if (process.connected) send(message, undefined, {}, () => {});
     },
     onMessage: (handler) => process.on('message', handler),
     onDisconnect: (handler) => process.once('disconnect', handler),

@@ -1,0 +1,96 @@
+/**
+ * The benchmark (`npm run bench`): the paper's full run, headless — 23 passes of plain SGD over the 7,291 training
+ * digits of the seed-1337 subset, both splits evaluated after every pass — printing each pass beside the independent
+ * PyTorch run of REFERENCE.md, then wall time, training examples/s, effective multiply-accumulates/s and peak RSS.
+ *
+ *   node dist/core/bench.js [--passes N] [--evaluation worker|in-thread] [--json]
+ */
+import { bundledMnistDir, readMnistDir } from './mnist';
+import { FORWARD_MACS, TRAINING_STEP_MACS } from './network';
+import { make1989Dataset } from './subset';
+import { runTraining, type EvaluationMode } from './train';
+
+/** Train and test misses after each pass of the PyTorch 1.13 float32 run in REFERENCE.md (seed 1337). */
+const PYTORCH_MISSES = [
+  [740, 198], [512, 148], [384, 129], [323, 115], [257, 108], [249, 94], [221, 89], [193, 95], [178, 92], [173, 92],
+  [143, 95], [130, 82], [119, 88], [114, 88], [100, 85], [94, 87], [87, 84], [86, 78], [77, 78], [77, 77], [74, 77],
+  [63, 72], [60, 73],
+];
+const SEED = 1337;
+
+function parseArgs(argv: string[]) {
+  const options = { passes: PYTORCH_MISSES.length, evaluation: 'worker' as EvaluationMode, json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    if (flag === '--json') options.json = true;
+    else if (flag === '--passes') options.passes = Number(argv[++i]);
+    else if (flag === '--evaluation') options.evaluation = argv[++i] as EvaluationMode;
+    else throw new Error(`bench: unknown argument ${flag}`);
+  }
+  if (!Number.isInteger(options.passes) || options.passes < 1) throw new Error('bench: --passes must be a positive integer');
+  if (options.evaluation !== 'worker' && options.evaluation !== 'in-thread') {
+    throw new Error('bench: --evaluation must be worker or in-thread');
+  }
+  return options;
+}
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2));
+  const loadStart = performance.now();
+  const { train, test } = make1989Dataset(readMnistDir(bundledMnistDir()), SEED);
+  const loadSeconds = (performance.now() - loadStart) / 1000;
+
+  const log = (line: string) => {
+    if (!options.json) console.log(line);
+  };
+  log(`pass  train loss  err%  misses (torch) | test loss   err%  misses (torch) | seconds`);
+  const runStart = performance.now();
+  const passes = [];
+  for await (const result of runTraining({
+    config: { seed: SEED, passes: options.passes, learningRate: 0.03 },
+    train,
+    test,
+    evaluation: options.evaluation,
+  })) {
+    const { pass, train: tr, test: te, seconds } = result;
+    const [torchTrain, torchTest] = PYTORCH_MISSES[pass - 1] ?? [];
+    passes.push({ pass, train: tr, test: te, seconds, pytorchMisses: { train: torchTrain, test: torchTest } });
+    log(
+      `${String(pass).padStart(4)}  ${tr.loss.toExponential(4)}  ${tr.errorPercent.toFixed(2).padStart(5)}  ` +
+        `${String(tr.misses).padStart(4)} (${String(torchTrain ?? '-').padStart(3)}) | ${te.loss.toExponential(4)}  ` +
+        `${te.errorPercent.toFixed(2).padStart(5)}  ${String(te.misses).padStart(4)} (${String(torchTest ?? '-').padStart(3)}) | ` +
+        seconds.toFixed(2),
+    );
+  }
+  const wallSeconds = (performance.now() - runStart) / 1000;
+  const trainingExamples = options.passes * train.count;
+  const macs = trainingExamples * TRAINING_STEP_MACS + options.passes * (train.count + test.count) * FORWARD_MACS;
+  const summary = {
+    passes: options.passes,
+    evaluation: options.evaluation,
+    dataSeconds: loadSeconds,
+    wallSeconds,
+    trainingExamplesPerSecond: trainingExamples / wallSeconds,
+    effectiveMacsPerSecond: macs / wallSeconds,
+    macs,
+    peakRssMB: process.resourceUsage().maxRSS / 1024,
+  };
+  if (options.json) {
+    console.log(JSON.stringify({ summary, passes }));
+    return;
+  }
+  log('');
+  log(`data: ${loadSeconds.toFixed(2)} s (read MNIST, draw the seed-${SEED} subset)`);
+  log(`wall time: ${wallSeconds.toFixed(2)} s for ${options.passes} passes, evaluation ${options.evaluation}`);
+  log(`training examples/s: ${Math.round(summary.trainingExamplesPerSecond)}`);
+  log(
+    `effective multiply-accumulates/s: ${(summary.effectiveMacsPerSecond / 1e9).toFixed(2)} G ` +
+      `(${(macs / 1e9).toFixed(1)} G in all: ${TRAINING_STEP_MACS} per training step, ${FORWARD_MACS} per evaluated digit)`,
+  );
+  log(`peak RSS: ${summary.peakRssMB.toFixed(0)} MB`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+});

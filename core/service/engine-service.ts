@@ -1,0 +1,341 @@
+/**
+ * The engine service's request handlers and its one training slot. Host-agnostic: it takes raw messages and hands
+ * back response and event messages; main.ts connects it to whatever process hosts it.
+ *
+ * One run trains at a time (the machine's second core evaluates it). Starting a run while another trains queues it;
+ * the queue lives in memory, so after a restart a queued run waits to be started again.
+ */
+import { MnistFileError, bundledMnistDir, type NamedBytes } from '../mnist';
+import { argmax, createNetwork, forward, PARAMETER_COUNT } from '../network';
+import {
+  base64ToBytes,
+  bytesToBase64,
+  errorResponse,
+  eventMessage,
+  parseRequest,
+  PROTOCOL_VERSION,
+  type ErrorCode,
+  type EventData,
+  type EventName,
+  type Method,
+  type ParsedParams,
+  type ResponseMessage,
+  type Result,
+  type RunSummary,
+  type ServiceMessage,
+} from '../protocol';
+import { SafetensorsError } from '../safetensors';
+import { StoreError, type Store } from '../store';
+import { CLASSES, INPUT_PIXELS } from '../subset';
+import { evaluateSplit, TrainConfigError, type EvaluationMode } from '../train';
+import { decodeWeights, encodeWeights } from '../weights';
+import { importMnist, readFilesByPath, subsetFor } from './datasets';
+import { createRecordedRun, ENGINE_VERSION, RESUMABLE_STATUSES, trainRecordedRun, type HaltReason } from './runner';
+
+/** The renderer redraws at most this often; more progress events would only cost training time. */
+const PROGRESS_INTERVAL_MS = 50;
+
+/** A refusal the caller can act on, with its protocol code. */
+class RequestError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface ActiveRun {
+  runId: number;
+  controller: AbortController;
+  finished: Promise<void>;
+}
+
+type Handlers = { [M in Method]: (params: ParsedParams<M>, requestId: number) => Promise<Result<M>> | Result<M> };
+
+export interface EngineServiceOptions {
+  evaluation?: EvaluationMode;
+}
+
+export class EngineService {
+  private active: ActiveRun | null = null;
+  private readonly queue: number[] = [];
+  /** predict() is called on every stroke of the drawing pad: keep the network and the last weights loaded. */
+  private readonly predictNetwork = createNetwork();
+  private predictCheckpointId: number | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly send: (message: ServiceMessage) => void,
+    private readonly options: EngineServiceOptions = {},
+  ) {}
+
+  /** Answers one incoming message. Never throws: whatever arrives gets a response. */
+  async handle(message: unknown): Promise<ResponseMessage> {
+    const request = parseRequest(message);
+    if (!request.ok) return request.response;
+    try {
+      const handler = this.handlers[request.method] as (params: unknown, requestId: number) => unknown;
+      const result = await handler(request.params, request.id);
+      return { v: PROTOCOL_VERSION, type: 'response', id: request.id, ok: true, result };
+    } catch (error) {
+      const code = errorCode(error);
+      const text = error instanceof Error ? error.message : String(error);
+      if (code === 'internal') this.emit('serviceError', { code, message: `${request.method}: ${text}` });
+      return errorResponse(request.id, code, text);
+    }
+  }
+
+  /** Halts the run in progress (recorded as interrupted) and forgets the queue; for a clean exit. */
+  async shutdown(): Promise<void> {
+    this.queue.length = 0;
+    const active = this.active;
+    if (active) {
+      active.controller.abort('interrupted' satisfies HaltReason);
+      await active.finished;
+    }
+  }
+
+  activeRunId(): number | null {
+    return this.active?.runId ?? null;
+  }
+
+  private emit<E extends EventName>(event: E, data: EventData<E>): void {
+    this.send(eventMessage(event, data));
+  }
+
+  private emitStatus(runId: number): RunSummary {
+    const run = this.summary(runId);
+    this.emit('runStatus', { run });
+    return run;
+  }
+
+  private summary(runId: number): RunSummary {
+    return this.store.getRunSummary(runId) as RunSummary;
+  }
+
+  private readonly handlers: Handlers = {
+    getServiceInfo: () => ({
+      protocolVersion: PROTOCOL_VERSION,
+      engineVersion: ENGINE_VERSION,
+      databasePath: this.store.path,
+      activeRunId: this.activeRunId(),
+    }),
+
+    importMnist: (params, requestId) => {
+      const reportStage = (stage: EventData<'importProgress'>['stage']) => this.emit('importProgress', { requestId, stage });
+      reportStage('reading');
+      let input: { files: NamedBytes[] } | { dir: string };
+      if (params.from === 'bundled') input = { dir: bundledMnistDir() };
+      else if (params.from === 'paths') input = { files: readFilesByPath(params.paths) };
+      else input = { files: params.files.map((file) => ({ name: file.name, bytes: base64ToBytes(file.base64) })) };
+      const name = params.name ?? (params.from === 'bundled' ? 'MNIST (bundled)' : undefined);
+      const { datasetId, created } = importMnist(this.store, input, name, reportStage);
+      const dataset = this.store.listDatasets().find((candidate) => candidate.id === datasetId)!;
+      return { dataset, created };
+    },
+
+    listDatasets: () => ({ datasets: this.store.listDatasets() }),
+
+    deleteDataset: ({ datasetId, force }) => {
+      const busy = [this.active?.runId, ...this.queue].filter((runId) => runId !== undefined && this.store.runIdsOfDataset(datasetId).includes(runId));
+      if (busy.length > 0) throw new RequestError('invalid_state', `dataset ${datasetId} is in use by run ${busy[0]}, which is training or queued: pause or stop it first`);
+      return this.store.deleteDataset(datasetId, force);
+    },
+
+    createRun: (params) => {
+      const runId = createRecordedRun(this.store, params);
+      this.emitStatus(runId);
+      if (params.start) this.enqueue(runId);
+      return { run: this.summary(runId) };
+    },
+
+    startRun: ({ runId }) => ({ run: this.start(runId) }),
+    resumeRun: ({ runId }) => ({ run: this.start(runId) }),
+    pauseRun: ({ runId }) => this.halt(runId, 'paused'),
+    stopRun: ({ runId }) => this.halt(runId, 'stopped'),
+
+    deleteRun: ({ runId }) => {
+      if (this.active?.runId === runId || this.queue.includes(runId)) {
+        throw new RequestError('invalid_state', `run ${runId} is training or queued: pause or stop it before deleting it`);
+      }
+      this.store.deleteRun(runId);
+      return {};
+    },
+
+    listRuns: () => ({ runs: this.store.listRuns() as RunSummary[] }),
+    getRun: ({ runId }) => ({ run: this.store.getRun(runId) as Result<'getRun'>['run'] }),
+    listCheckpoints: ({ runId }) => ({ checkpoints: this.store.listCheckpoints(runId) }),
+
+    exportWeights: ({ checkpointId }) => {
+      const checkpoint = this.store.loadCheckpoint({ checkpointId });
+      const run = this.summary(checkpoint.runId);
+      const bytes = encodeWeights(checkpoint.weights, {
+        format: 'pt',
+        run: String(run.id),
+        preset: run.preset,
+        pass: String(checkpoint.pass),
+        engine: run.engineVersion,
+      });
+      return { fileName: `lecun1989-run${run.id}-pass${checkpoint.pass}.safetensors`, base64: bytesToBase64(bytes) };
+    },
+
+    importWeights: ({ name, base64 }) => {
+      const { parameters } = decodeWeights(base64ToBytes(base64), name);
+      const runId = this.store.createRun({
+        preset: 'imported',
+        config: null,
+        subsetId: null,
+        engineVersion: ENGINE_VERSION,
+        status: 'finished',
+        initialWeights: parameters,
+      });
+      const run = this.emitStatus(runId);
+      return { run, checkpointId: this.store.loadCheckpoint({ runId }).id };
+    },
+
+    evaluate: ({ checkpointId, datasetId, seed, split }) => {
+      const net = createNetwork();
+      net.parameters.set(this.weightsOf(checkpointId));
+      const examples = subsetFor(this.store, datasetId, seed)[split];
+      const { confusion, ...metrics } = evaluateSplit(net, examples);
+      const misclassified: Result<'evaluate'>['misclassified'] = [];
+      for (let index = 0; index < examples.count; index++) {
+        forward(net, examples.inputs, index);
+        const predicted = argmax(net.output);
+        const label = examples.labels[index]!;
+        if (predicted !== label) {
+          misclassified.push({ index, sourceIndex: examples.sourceIndices[index]!, label, predicted, outputs: Array.from(net.output) });
+        }
+      }
+      return { split, metrics, confusion, misclassified };
+    },
+
+    predict: ({ checkpointId, image }) => {
+      const net = this.predictNetwork;
+      if (this.predictCheckpointId !== checkpointId) {
+        net.parameters.set(this.weightsOf(checkpointId));
+        this.predictCheckpointId = checkpointId;
+      }
+      forward(net, Float32Array.from(image), 0);
+      return {
+        outputs: Array.from(net.output),
+        predicted: argmax(net.output),
+        h1: Array.from(net.h1),
+        h2: Array.from(net.h2),
+        h3: Array.from(net.h3),
+      };
+    },
+
+    getSubsetImages: ({ datasetId, seed, split, indices }) => {
+      const examples = subsetFor(this.store, datasetId, seed)[split];
+      const outOfRange = indices.find((index) => index >= examples.count);
+      if (outOfRange !== undefined) throw new RequestError('invalid_params', `index ${outOfRange} is past the ${examples.count} ${split} examples`);
+      const classCounts = new Array<number>(CLASSES).fill(0);
+      for (const label of examples.labels) classCounts[label]!++;
+      return {
+        count: examples.count,
+        classCounts,
+        images: indices.map((index) => ({
+          index,
+          sourceIndex: examples.sourceIndices[index]!,
+          label: examples.labels[index]!,
+          pixels: Array.from(examples.inputs.subarray(index * INPUT_PIXELS, (index + 1) * INPUT_PIXELS)),
+        })),
+      };
+    },
+
+    getSettings: () => ({ settings: this.store.allSettings() as Result<'getSettings'>['settings'] }),
+    setSetting: ({ key, value }) => {
+      this.store.setSetting(key, value);
+      return {};
+    },
+  };
+
+  private weightsOf(checkpointId: number): Float32Array {
+    const { weights } = this.store.loadCheckpoint({ checkpointId });
+    if (weights.length !== PARAMETER_COUNT) {
+      throw new StoreError('corrupt_record', `checkpoint ${checkpointId} holds ${weights.length} weights, not ${PARAMETER_COUNT}`);
+    }
+    return weights;
+  }
+
+  // ---- the training slot --------------------------------------------------------------------------------------
+
+  private start(runId: number): RunSummary {
+    const run = this.summary(runId);
+    if (this.active?.runId === runId || this.queue.includes(runId)) {
+      throw new RequestError('invalid_state', `run ${runId} is already ${this.active?.runId === runId ? 'training' : 'queued'}`);
+    }
+    if (run.config === null) throw new RequestError('invalid_state', `run ${runId} is an imported model: there is nothing to train`);
+    if (!RESUMABLE_STATUSES.includes(run.status)) {
+      throw new RequestError('invalid_state', `run ${runId} is ${run.status}; only a ${RESUMABLE_STATUSES.join(', ')} run can be started`);
+    }
+    this.enqueue(runId);
+    return this.summary(runId);
+  }
+
+  private enqueue(runId: number): void {
+    this.queue.push(runId);
+    if (this.active === null) this.startNext();
+    else if (this.summary(runId).status !== 'queued') {
+      this.store.setRunStatus(runId, 'queued');
+      this.emitStatus(runId);
+    }
+  }
+
+  private startNext(): void {
+    const runId = this.queue.shift();
+    if (runId === undefined) return;
+    const controller = new AbortController();
+    let lastProgressAt = -Infinity;
+    const finished = trainRecordedRun(this.store, runId, {
+      signal: controller.signal,
+      ...(this.options.evaluation ? { evaluation: this.options.evaluation } : {}),
+      onStarted: () => this.emitStatus(runId),
+      onProgress: (progress) => {
+        const now = performance.now();
+        if (now - lastProgressAt < PROGRESS_INTERVAL_MS) return;
+        lastProgressAt = now;
+        this.emit('trainingProgress', { runId, ...progress });
+      },
+      onPass: ({ parameters: _weights, ...metrics }) => this.emit('passFinished', { runId, metrics }),
+    })
+      .catch((error: unknown) => {
+        // Only a run that could not even be claimed lands here (deleted, or claimed by another process).
+        this.emit('serviceError', { code: errorCode(error), message: `run ${runId}: ${error instanceof Error ? error.message : String(error)}` });
+      })
+      .then(() => {
+        this.active = null;
+        if (this.store.listRuns().some((run) => run.id === runId)) this.emitStatus(runId);
+        this.startNext();
+      });
+    this.active = { runId, controller, finished };
+  }
+
+  private async halt(runId: number, reason: 'paused' | 'stopped'): Promise<Result<'pauseRun'>> {
+    const queued = this.queue.indexOf(runId);
+    if (queued >= 0) {
+      this.queue.splice(queued, 1);
+      this.store.setRunStatus(runId, reason);
+      return { run: this.emitStatus(runId) };
+    }
+    if (this.active?.runId !== runId) {
+      const { status } = this.summary(runId);
+      throw new RequestError('invalid_state', `run ${runId} is not training here (it is ${status})`);
+    }
+    this.active.controller.abort(reason);
+    await this.active.finished;
+    return { run: this.summary(runId) };
+  }
+}
+
+function errorCode(error: unknown): ErrorCode {
+  if (error instanceof RequestError) return error.code;
+  if (error instanceof StoreError) {
+    return error.code === 'not_found' || error.code === 'dataset_in_use' || error.code === 'invalid_state' ? error.code : 'internal';
+  }
+  if (error instanceof MnistFileError || error instanceof SafetensorsError) return 'bad_file';
+  if (error instanceof TrainConfigError) return 'invalid_params';
+  return 'internal';
+}

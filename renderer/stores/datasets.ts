@@ -1,0 +1,177 @@
+import { defineStore } from 'pinia';
+import { computed, ref } from 'vue';
+import { EngineError, MAX_FILE_BYTES, type DatasetInfo, type Result } from '../../core/protocol';
+import { DEFAULT_SEED, TEST_SIZE, TRAIN_SIZE } from '../../core/subset';
+import { readAsBase64, type NamedFile } from '../api/files';
+import { useApi } from '../api/key';
+import { describeError } from '../errors';
+import { useRunsStore } from './runs';
+
+export type Split = 'train' | 'test';
+
+/** Digits per preview page: eight rows of eight. */
+export const PREVIEW_PAGE_SIZE = 64;
+
+export interface Preview {
+  datasetId: number;
+  split: Split;
+  page: number;
+  pageCount: number;
+  /** How many digits of each class the whole split holds. */
+  classCounts: number[];
+  images: Result<'getSubsetImages'>['images'];
+}
+
+export type DeleteOutcome = 'deleted' | 'in_use' | 'failed';
+
+export const useDatasetsStore = defineStore('datasets', () => {
+  const api = useApi();
+  const datasets = ref<DatasetInfo[]>([]);
+  const selectedId = ref<number | null>(null);
+  const listError = ref<string | null>(null);
+
+  const importing = ref(false);
+  /** The stage the import has reached, as the service reports it ('reading files' is the page reading them). */
+  const importStage = ref<string | null>(null);
+  const importError = ref<string | null>(null);
+  const importResult = ref<string | null>(null);
+
+  const preview = ref<Preview | null>(null);
+  const previewError = ref<string | null>(null);
+
+  const selected = computed(() => datasets.value.find((dataset) => dataset.id === selectedId.value) ?? null);
+
+  api.onEvent((event) => {
+    if (event.event === 'importProgress' && importing.value) importStage.value = event.data.stage;
+  });
+
+  async function refresh(): Promise<void> {
+    try {
+      datasets.value = (await api.listDatasets()).datasets;
+      listError.value = null;
+    } catch (error) {
+      listError.value = describeError(error);
+      return;
+    }
+    if (selected.value === null) {
+      selectedId.value = datasets.value[0]?.id ?? null;
+      preview.value = null;
+    }
+    if (selectedId.value !== null && preview.value === null) await loadPreview(selectedId.value, 'train', 0);
+  }
+
+  /** Runs one import; whatever fails, the list of datasets stays as it was. */
+  async function runImport(importer: () => Promise<Result<'importMnist'> | null>): Promise<void> {
+    if (importing.value) return;
+    importing.value = true;
+    importStage.value = null;
+    importError.value = null;
+    importResult.value = null;
+    let imported: DatasetInfo | null = null;
+    try {
+      const result = await importer();
+      if (result === null) return;
+      imported = result.dataset;
+      const at = datasets.value.findIndex((known) => known.id === result.dataset.id);
+      if (at >= 0) datasets.value.splice(at, 1, result.dataset);
+      else datasets.value.push(result.dataset);
+      importResult.value = result.created
+        ? `Imported "${result.dataset.name}".`
+        : `These files are already stored as "${result.dataset.name}".`;
+    } catch (error) {
+      importError.value = describeError(error);
+    } finally {
+      importing.value = false;
+      importStage.value = null;
+    }
+    if (imported !== null) await select(imported.id);
+  }
+
+  const importWithDialog = () => runImport(() => api.importMnistWithDialog());
+  const importBundled = () => runImport(() => api.importMnist({ from: 'bundled' }));
+
+  /** Files dropped on the page or chosen in its file input, sent as bytes (raw IDX or gzip, told apart by the service). */
+  function importFiles(files: readonly NamedFile[]): Promise<void> {
+    return runImport(async () => {
+      if (files.length === 0) return null;
+      if (files.length > 4) throw new Error(`MNIST is four files (train and test images and labels); ${files.length} were given`);
+      const tooLarge = files.find((file) => file.size > MAX_FILE_BYTES);
+      if (tooLarge !== undefined) {
+        throw new Error(`${tooLarge.name}: ${tooLarge.size} bytes is larger than any MNIST file (limit ${MAX_FILE_BYTES})`);
+      }
+      importStage.value = 'reading files';
+      return api.importMnist({ from: 'bytes', files: await Promise.all(files.map(readAsBase64)) });
+    });
+  }
+
+  /**
+   * Deletes a dataset; with `force`, the runs trained on it go too. 'in_use' means the service refused because runs
+   * use it and `force` was not given: the caller asks the user.
+   */
+  async function deleteDataset(datasetId: number, force: boolean): Promise<DeleteOutcome> {
+    listError.value = null;
+    let deletedRuns = 0;
+    try {
+      deletedRuns = (await api.deleteDataset({ datasetId, force })).deletedRuns;
+    } catch (error) {
+      if (error instanceof EngineError && error.code === 'dataset_in_use') return 'in_use';
+      listError.value = describeError(error);
+      return 'failed';
+    }
+    datasets.value = datasets.value.filter((dataset) => dataset.id !== datasetId);
+    if (deletedRuns > 0) await useRunsStore().refresh();
+    if (selectedId.value === datasetId) {
+      selectedId.value = datasets.value[0]?.id ?? null;
+      preview.value = null;
+      if (selectedId.value !== null) await loadPreview(selectedId.value, 'train', 0);
+    }
+    return 'deleted';
+  }
+
+  async function select(datasetId: number): Promise<void> {
+    selectedId.value = datasetId;
+    await loadPreview(datasetId, 'train', 0);
+  }
+
+  function splitSize(datasetId: number, split: Split): number {
+    const subset = datasets.value.find((dataset) => dataset.id === datasetId)?.subsets.find((known) => known.seed === DEFAULT_SEED);
+    if (subset !== undefined) return split === 'train' ? subset.trainCount : subset.testCount;
+    return split === 'train' ? TRAIN_SIZE : TEST_SIZE;
+  }
+
+  /** One page of the dataset's 1989-style subset (the default seed's draw) with the split's class counts. */
+  async function loadPreview(datasetId: number, split: Split, page: number): Promise<void> {
+    const size = splitSize(datasetId, split);
+    const pageCount = Math.max(1, Math.ceil(size / PREVIEW_PAGE_SIZE));
+    const first = Math.min(Math.max(0, page), pageCount - 1) * PREVIEW_PAGE_SIZE;
+    const indices = Array.from({ length: Math.min(PREVIEW_PAGE_SIZE, size - first) }, (_, i) => first + i);
+    if (indices.length === 0) return;
+    try {
+      const result = await api.getSubsetImages({ datasetId, seed: DEFAULT_SEED, split, indices });
+      preview.value = { datasetId, split, page: first / PREVIEW_PAGE_SIZE, pageCount, classCounts: result.classCounts, images: result.images };
+      previewError.value = null;
+    } catch (error) {
+      previewError.value = describeError(error);
+    }
+  }
+
+  return {
+    datasets,
+    selectedId,
+    selected,
+    listError,
+    importing,
+    importStage,
+    importError,
+    importResult,
+    preview,
+    previewError,
+    refresh,
+    importWithDialog,
+    importBundled,
+    importFiles,
+    deleteDataset,
+    select,
+    loadPreview,
+  };
+});

@@ -1,0 +1,353 @@
+// The engine service as the app, browser mode and the CLI meet it: a real child process started from its bundle,
+// driven through the protocol client, every request exercised, bad input included.
+import fs from 'node:fs';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundledMnistDir, readMnistDir } from '../core/mnist';
+import { base64ToBytes, bytesToBase64, EngineError, PROTOCOL_VERSION, type ResponseMessage, type RunSummary } from '../core/protocol';
+import { make1989Dataset } from '../core/subset';
+import { initialParameters } from '../core/train';
+import { measureServiceOverhead } from '../core/service/overhead';
+import { decodeWeights, encodeWeights } from '../core/weights';
+import { buildServiceBundle, SERVICE_BUNDLE, startService, temporaryFolder, type TestService } from './support/service';
+
+const small = { passes: 2, trainLimit: 200 } as const;
+const mnistDir = bundledMnistDir();
+const mnistFiles = fs.readdirSync(mnistDir).filter((name) => name.endsWith('-ubyte'));
+
+let folder: string;
+let service: TestService;
+let datasetId: number;
+
+beforeAll(async () => {
+  await buildServiceBundle();
+  folder = temporaryFolder('service');
+  service = startService(path.join(folder, 'lecun1989.sqlite'));
+  await service.ready;
+});
+
+afterAll(async () => {
+  await service?.stop();
+  fs.rmSync(folder, { recursive: true, force: true });
+});
+
+async function failure(promise: Promise<unknown>): Promise<EngineError> {
+  const error = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  expect(error).toBeInstanceOf(EngineError);
+  return error as EngineError;
+}
+
+/** Sends a raw message past the client and returns the service's response to it. */
+function rawExchange(message: unknown, id: number | null): Promise<ResponseMessage> {
+  return new Promise((resolve) => {
+    const listener = (reply: unknown) => {
+      const response = reply as ResponseMessage;
+      if (response.type === 'response' && response.id === id) {
+        service.child.off('message', listener);
+        resolve(response);
+      }
+    };
+    service.child.on('message', listener);
+    service.child.send(message as object);
+  });
+}
+
+async function latestWeights(runId: number): Promise<Float32Array> {
+  const { checkpoints } = await service.api.listCheckpoints({ runId });
+  const { base64 } = await service.api.exportWeights({ checkpointId: checkpoints.at(-1)!.id });
+  return decodeWeights(base64ToBytes(base64), 'export').parameters;
+}
+
+function finished(runId: number): Promise<unknown> {
+  return service.waitForEvent('runStatus', ({ run }) => run.id === runId && run.status === 'finished', 60_000);
+}
+
+describe('startup', () => {
+  it('announces itself and describes its database', async () => {
+    const ready = await service.ready;
+    expect(ready).toEqual({ protocolVersion: PROTOCOL_VERSION, engineVersion: expect.any(String), databasePath: path.join(folder, 'lecun1989.sqlite'), interruptedRunIds: [] });
+    expect(await service.api.getServiceInfo()).toEqual({ protocolVersion: 1, engineVersion: ready.engineVersion, databasePath: ready.databasePath, activeRunId: null });
+  });
+
+  it('refuses a database from a newer schema with a serviceError and exit status 1', async () => {
+    const file = path.join(folder, 'future.sqlite');
+    const future = new Database(file);
+    future.pragma('user_version = 99');
+    future.close();
+    const doomed = startService(file);
+    await expect(doomed.ready).rejects.toThrow(/exited before it was ready \(code 1\)/);
+    expect((await doomed.exited).code).toBe(1);
+    expect(doomed.stderr()).toMatch(/schema version 99 is newer/);
+  });
+});
+
+describe('bad input never kills the service', () => {
+  it('answers malformed messages, unknown methods and bad params with errors', async () => {
+    expect(await rawExchange({ junk: true }, null)).toMatchObject({ ok: false, error: { code: 'bad_message' } });
+    expect(await rawExchange({ v: 7, type: 'request', id: 901, method: 'listRuns', params: {} }, 901)).toMatchObject({ ok: false, error: { code: 'version_mismatch' } });
+    expect(await rawExchange({ v: 1, type: 'request', id: 902, method: 'formatDisk', params: {} }, 902)).toMatchObject({ ok: false, error: { code: 'unknown_method' } });
+    expect(await rawExchange({ v: 1, type: 'request', id: 903, method: 'getRun', params: { runId: 'x' } }, 903)).toMatchObject({
+      ok: false,
+      error: { code: 'invalid_params', message: expect.stringContaining('runId') },
+    });
+    expect(await service.api.listRuns()).toEqual({ runs: [] });
+  });
+});
+
+describe('datasets', () => {
+  it('imports the bundled MNIST with progress events, then recognises the same files by path', async () => {
+    const imported = await service.api.importMnist({ from: 'bundled' });
+    expect(imported.created).toBe(true);
+    datasetId = imported.dataset.id;
+    expect(imported.dataset).toMatchObject({ name: 'MNIST (bundled)', trainCount: 60000, testCount: 10000, runCount: 0 });
+    // The published SHA-256 of the uncompressed train-images-idx3-ubyte.
+    expect(imported.dataset.sha256.trainImages).toBe('ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db');
+    expect(imported.dataset.subsets).toEqual([{ id: expect.any(Number), seed: 1337, trainCount: 7291, testCount: 2007, runCount: 0 }]);
+    const stages = service.events.filter((event) => event.event === 'importProgress').map((event) => event.data.stage);
+    expect(stages).toEqual(['reading', 'decoding', 'drawing subset', 'storing', 'done']);
+
+    const again = await service.api.importMnist({ from: 'paths', paths: mnistFiles.map((name) => path.join(mnistDir, name)) });
+    expect(again).toMatchObject({ created: false, dataset: { id: datasetId } });
+  });
+
+  it('takes the four files as bytes, raw or gzip, and stores nothing new for the same contents', async () => {
+    const raw = mnistFiles.map((name) => ({ name, base64: bytesToBase64(fs.readFileSync(path.join(mnistDir, name))) }));
+    expect(await service.api.importMnist({ from: 'bytes', files: raw })).toMatchObject({ created: false, dataset: { id: datasetId } });
+    const gzipped = mnistFiles.map((name) => ({ name: `${name}.gz`, base64: bytesToBase64(gzipSync(fs.readFileSync(path.join(mnistDir, name)))) }));
+    expect(await service.api.importMnist({ from: 'bytes', files: gzipped })).toMatchObject({ created: false, dataset: { id: datasetId } });
+    expect((await service.api.listDatasets()).datasets.map((dataset) => dataset.id)).toEqual([datasetId]);
+  });
+
+  it('refuses corrupt, missing and incomplete files with bad_file, leaving the datasets untouched', async () => {
+    const before = await service.api.listDatasets();
+    const labels = fs.readFileSync(path.join(mnistDir, 't10k-labels-idx1-ubyte'));
+    const truncated = mnistFiles.map((name) => {
+      const bytes = fs.readFileSync(path.join(mnistDir, name));
+      return { name, base64: bytesToBase64(name.startsWith('t10k-images') ? bytes.subarray(0, bytes.length - 1) : bytes) };
+    });
+    const truncatedError = await failure(service.api.importMnist({ from: 'bytes', files: truncated }));
+    expect(truncatedError.code).toBe('bad_file');
+    expect(truncatedError.message).toMatch(/t10k-images-idx3-ubyte: 7840015 bytes, but its header \(10000 images\) needs exactly 7840016/);
+
+    const badLabel = Buffer.from(labels);
+    badLabel[8 + 17] = 12;
+    const withBadLabel = mnistFiles.map((name) => ({ name, base64: bytesToBase64(name === 't10k-labels-idx1-ubyte' ? badLabel : fs.readFileSync(path.join(mnistDir, name))) }));
+    expect(await failure(service.api.importMnist({ from: 'bytes', files: withBadLabel }))).toMatchObject({ code: 'bad_file', message: expect.stringMatching(/label 12 of item 17/) });
+
+    expect(await failure(service.api.importMnist({ from: 'paths', paths: [path.join(folder, 'nowhere', 'train-images-idx3-ubyte')] }))).toMatchObject({ code: 'bad_file' });
+    expect(await failure(service.api.importMnist({ from: 'bytes', files: [{ name: 't10k-labels-idx1-ubyte', base64: bytesToBase64(labels) }] }))).toMatchObject({
+      code: 'bad_file',
+      message: expect.stringContaining('train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte: missing'),
+    });
+    expect(await service.api.listDatasets()).toEqual(before);
+  });
+
+  it('serves subset images with labels and class counts, as the 1989 draw has them', async () => {
+    const local = make1989Dataset(readMnistDir(mnistDir), 1337);
+    const { count, classCounts, images } = await service.api.getSubsetImages({ datasetId, split: 'train', indices: [0, 1, 7290] });
+    expect(count).toBe(7291);
+    expect(classCounts.reduce((a, b) => a + b, 0)).toBe(7291);
+    expect(classCounts[local.train.labels[0]!]).toBe(local.train.labels.filter((label) => label === local.train.labels[0]).length);
+    expect(images.map((image) => image.sourceIndex)).toEqual([39385, 28837, local.train.sourceIndices[7290]]);
+    expect(images[0]!.label).toBe(local.train.labels[0]);
+    expect(Float32Array.from(images[2]!.pixels)).toEqual(local.train.inputs.subarray(7290 * 256, 7291 * 256));
+    expect((await service.api.getSubsetImages({ datasetId, split: 'test', indices: [0] })).images[0]!.sourceIndex).toBe(6645);
+
+    expect(await failure(service.api.getSubsetImages({ datasetId, split: 'test', indices: [2007] }))).toMatchObject({ code: 'invalid_params', message: expect.stringContaining('past the 2007 test examples') });
+    expect(await failure(service.api.getSubsetImages({ datasetId: 4242, split: 'test', indices: [0] }))).toMatchObject({ code: 'not_found' });
+  });
+
+  it('draws and keeps the subset of another seed when asked for it', async () => {
+    const { images } = await service.api.getSubsetImages({ datasetId, seed: 7, split: 'train', indices: [0] });
+    expect(images[0]!.sourceIndex).toBe(make1989Dataset(readMnistDir(mnistDir), 7).train.sourceIndices[0]);
+    const [dataset] = (await service.api.listDatasets()).datasets;
+    expect(dataset!.subsets.map((subset) => subset.seed)).toEqual([7, 1337]);
+  });
+});
+
+describe('runs', () => {
+  let runId: number;
+
+  it('creates a queued run whose checkpoint 0 is the seeded initialisation', async () => {
+    const { run } = await service.api.createRun({ datasetId, preset: 'sgd-1989', config: small });
+    runId = run.id;
+    expect(run).toMatchObject({ status: 'queued', preset: 'sgd-1989', datasetId, seed: 1337, passesDone: 0, config: { ...small, seed: 1337, learningRate: 0.03 } });
+    expect(await latestWeights(runId)).toEqual(initialParameters(1337));
+    expect(await failure(service.api.createRun({ datasetId: 999, preset: 'sgd-1989', config: small }))).toMatchObject({ code: 'not_found' });
+  });
+
+  it('trains it with throttled progress and one passFinished per pass, each pass stored with its checkpoint', async () => {
+    const startedAt = performance.now();
+    const { run } = await service.api.startRun({ runId });
+    expect(run.status).toBe('running');
+    expect(await failure(service.api.startRun({ runId }))).toMatchObject({ code: 'invalid_state', message: expect.stringContaining('already training') });
+    await finished(runId);
+    const elapsedSeconds = (performance.now() - startedAt) / 1000;
+
+    const progress = service.events.flatMap((event) => (event.event === 'trainingProgress' && event.data.runId === runId ? [event.data] : []));
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.length).toBeLessThanOrEqual(Math.ceil(elapsedSeconds * 20) + 1);
+    for (const report of progress) {
+      expect(report).toMatchObject({ passes: 2, examplesTotal: 200 });
+      expect(report.examplesDone).toBeLessThanOrEqual(200);
+      expect(report.examplesPerSecond).toBeGreaterThan(0);
+    }
+    const passEvents = service.events.flatMap((event) => (event.event === 'passFinished' && event.data.runId === runId ? [event.data.metrics] : []));
+    expect(passEvents.map((metrics) => metrics.pass)).toEqual([1, 2]);
+
+    const { run: stored } = await service.api.getRun({ runId });
+    expect(stored).toMatchObject({ status: 'finished', passesDone: 2, lastTestErrorPercent: passEvents[1]!.test.errorPercent });
+    expect(stored.passes.map(({ createdAt: _createdAt, ...metrics }) => metrics)).toEqual(passEvents);
+    for (const pass of stored.passes) {
+      expect(pass.testConfusion.flat().reduce((a, b) => a + b, 0)).toBe(2007);
+      expect(pass.test.misses).toBe(Math.round((pass.test.errorPercent * 2007) / 100));
+    }
+    const { checkpoints } = await service.api.listCheckpoints({ runId });
+    expect(checkpoints.map((checkpoint) => [checkpoint.pass, checkpoint.weightsBytes, checkpoint.optimizerStateBytes])).toEqual([
+      [0, 39040, 0],
+      [1, 39040, 0],
+      [2, 39040, 0],
+    ]);
+    expect(await failure(service.api.resumeRun({ runId }))).toMatchObject({ code: 'invalid_state', message: expect.stringContaining('finished') });
+  });
+
+  it('pauses, stops and resumes a run to weights bit-identical to an uninterrupted one', async () => {
+    const config = { passes: 3, trainLimit: 1000 };
+    const { run } = await service.api.createRun({ datasetId, preset: 'sgd-1989', config, start: true });
+    await service.waitForEvent('trainingProgress', (progress) => progress.runId === run.id && progress.pass === 1);
+    const paused = await service.api.pauseRun({ runId: run.id });
+    expect(paused.run.status).toBe('paused');
+    expect(paused.run.passesDone).toBeLessThan(3);
+    expect((await service.api.getServiceInfo()).activeRunId).toBeNull();
+
+    await service.api.resumeRun({ runId: run.id });
+    await service.waitForEvent('trainingProgress', (progress) => progress.runId === run.id && progress.pass === paused.run.passesDone + 1);
+    const stopped = await service.api.stopRun({ runId: run.id });
+    expect(stopped.run.status).toBe('stopped');
+    expect(await failure(service.api.pauseRun({ runId: run.id }))).toMatchObject({ code: 'invalid_state', message: expect.stringContaining('is stopped') });
+
+    await service.api.resumeRun({ runId: run.id });
+    await finished(run.id);
+    const { run: reference } = await service.api.createRun({ datasetId, preset: 'sgd-1989', config, start: true });
+    await finished(reference.id);
+
+    expect(await latestWeights(run.id)).toEqual(await latestWeights(reference.id));
+    const metrics = async (id: number) => (await service.api.getRun({ runId: id })).run.passes.map((pass) => [pass.train, pass.test, pass.testConfusion]);
+    expect(await metrics(run.id)).toEqual(await metrics(reference.id));
+  });
+
+  it('queues a run started while another trains, and runs it next', async () => {
+    const { run: first } = await service.api.createRun({ datasetId, preset: 'sgd-1989', config: small, start: true });
+    const { run: second } = await service.api.createRun({ datasetId, preset: 'sgd-1989', config: { ...small, seed: 5 }, start: true });
+    expect(second.status).toBe('queued');
+    const { run: third } = await service.api.createRun({ datasetId, preset: 'sgd-1989', config: small, start: true });
+    expect((await service.api.pauseRun({ runId: third.id })).run.status).toBe('paused');
+    await finished(first.id);
+    await finished(second.id);
+    expect((await service.api.getRun({ runId: second.id })).run).toMatchObject({ status: 'finished', seed: 5 });
+    expect((await service.api.getRun({ runId: third.id })).run).toMatchObject({ status: 'paused', passesDone: 0 });
+    const statuses = service.events.flatMap((event) => (event.event === 'runStatus' && event.data.run.id === second.id ? [event.data.run.status] : []));
+    expect(statuses).toEqual(['queued', 'running', 'finished']);
+  });
+
+  it('refuses to start what cannot train, and to delete what is training', async () => {
+    const { run } = await service.api.createRun({ datasetId, preset: 'sgd-1989', config: { passes: 50, trainLimit: 7291 }, start: true });
+    expect(await failure(service.api.deleteRun({ runId: run.id }))).toMatchObject({ code: 'invalid_state' });
+    expect(await failure(service.api.deleteDataset({ datasetId, force: true }))).toMatchObject({ code: 'invalid_state', message: expect.stringContaining(`run ${run.id}`) });
+    await service.api.stopRun({ runId: run.id });
+    await service.api.deleteRun({ runId: run.id });
+    expect(await failure(service.api.getRun({ runId: run.id }))).toMatchObject({ code: 'not_found' });
+    expect(await failure(service.api.startRun({ runId: 999 }))).toMatchObject({ code: 'not_found' });
+  });
+});
+
+describe('weights', () => {
+  let trainedRun: RunSummary;
+  let checkpointId: number;
+
+  beforeAll(async () => {
+    trainedRun = (await service.api.listRuns()).runs.find((run) => run.status === 'finished' && run.config?.passes === 3)!;
+    checkpointId = (await service.api.listCheckpoints({ runId: trainedRun.id })).checkpoints.at(-1)!.id;
+  });
+
+  it('exports a checkpoint as safetensors and imports it back as a new finished model', async () => {
+    const exported = await service.api.exportWeights({ checkpointId });
+    expect(exported.fileName).toBe(`lecun1989-run${trainedRun.id}-pass3.safetensors`);
+    const { parameters, metadata } = decodeWeights(base64ToBytes(exported.base64), exported.fileName);
+    expect(metadata).toMatchObject({ run: String(trainedRun.id), pass: '3', preset: 'sgd-1989' });
+
+    const imported = await service.api.importWeights({ name: 'mine.safetensors', base64: exported.base64 });
+    expect(imported.run).toMatchObject({ preset: 'imported', status: 'finished', config: null, datasetId: null, passesDone: 0 });
+    expect(await latestWeights(imported.run.id)).toEqual(parameters);
+    expect(await failure(service.api.startRun({ runId: imported.run.id }))).toMatchObject({ code: 'invalid_state', message: expect.stringContaining('imported model') });
+
+    const corrupt = base64ToBytes(exported.base64).slice(0, 500);
+    expect(await failure(service.api.importWeights({ name: 'broken.safetensors', base64: bytesToBase64(corrupt) }))).toMatchObject({
+      code: 'bad_file',
+      message: expect.stringContaining('broken.safetensors'),
+    });
+    expect(await failure(service.api.exportWeights({ checkpointId: 999_999 }))).toMatchObject({ code: 'not_found' });
+  });
+
+  it('evaluates a checkpoint: the same metrics as its pass, and every misclassified digit with its outputs', async () => {
+    const evaluation = await service.api.evaluate({ checkpointId, datasetId, split: 'test' });
+    const lastPass = (await service.api.getRun({ runId: trainedRun.id })).run.passes.at(-1)!;
+    expect(evaluation.metrics).toEqual(lastPass.test);
+    expect(evaluation.confusion).toEqual(lastPass.testConfusion);
+    expect(evaluation.misclassified).toHaveLength(lastPass.test.misses);
+    for (const miss of evaluation.misclassified) {
+      expect(miss.predicted).not.toBe(miss.label);
+      expect(miss.outputs.indexOf(Math.max(...miss.outputs))).toBe(miss.predicted);
+    }
+  });
+
+  it('predicts one digit with its hidden activations, agreeing with evaluate', async () => {
+    const { misclassified } = await service.api.evaluate({ checkpointId, datasetId, split: 'test' });
+    const miss = misclassified[0]!;
+    const { images } = await service.api.getSubsetImages({ datasetId, split: 'test', indices: [miss.index] });
+    const prediction = await service.api.predict({ checkpointId, image: images[0]!.pixels });
+    expect(prediction.outputs).toEqual(miss.outputs);
+    expect(prediction.predicted).toBe(miss.predicted);
+    expect([prediction.h1.length, prediction.h2.length, prediction.h3.length]).toEqual([768, 192, 30]);
+    for (const value of [...prediction.h1, ...prediction.h2, ...prediction.h3]) expect(Math.abs(value)).toBeLessThanOrEqual(1);
+
+    // An imported copy of other weights must not be answered from the first model's cached network.
+    const init = await service.api.importWeights({ name: 'init.safetensors', base64: bytesToBase64(encodeWeights(initialParameters(1))) });
+    const other = await service.api.predict({ checkpointId: init.checkpointId, image: images[0]!.pixels });
+    expect(other.outputs).not.toEqual(prediction.outputs);
+  });
+});
+
+describe('settings and deletion', () => {
+  it('stores settings as JSON values', async () => {
+    await service.api.setSetting({ key: 'theme', value: { mode: 'dark', contrast: [1, 2] } });
+    await service.api.setSetting({ key: 'lastRun', value: 3 });
+    await service.api.setSetting({ key: 'lastRun' });
+    expect(await service.api.getSettings()).toEqual({ settings: { theme: { mode: 'dark', contrast: [1, 2] } } });
+  });
+
+  it('refuses to delete a dataset that runs use unless forced, then deletes it with its runs', async () => {
+    const runsBefore = (await service.api.listRuns()).runs;
+    const trained = runsBefore.filter((run) => run.datasetId === datasetId);
+    expect(await failure(service.api.deleteDataset({ datasetId }))).toMatchObject({ code: 'dataset_in_use', message: expect.stringContaining(`${trained.length} run(s)`) });
+    expect((await service.api.listRuns()).runs).toEqual(runsBefore);
+    expect(await service.api.deleteDataset({ datasetId, force: true })).toEqual({ deletedRuns: trained.length });
+    expect((await service.api.listDatasets()).datasets).toEqual([]);
+    expect((await service.api.listRuns()).runs.every((run) => run.preset === 'imported')).toBe(true);
+  });
+});
+
+describe('overhead measurement', () => {
+  it('times the same run headless and in the service, which trains it to the same weights', async () => {
+    const measured = await measureServiceOverhead({ config: { seed: 3, passes: 2, learningRate: 0.03, trainLimit: 100 }, servicePath: SERVICE_BUNDLE });
+    expect(measured.identicalWeights).toBe(true);
+    expect(measured.headlessSeconds).toBeGreaterThan(0);
+    expect(measured.serviceSeconds).toBeGreaterThan(0);
+    expect(measured.overheadPercent).toBeCloseTo((100 * (measured.serviceSeconds - measured.headlessSeconds)) / measured.headlessSeconds, 10);
+  });
+});
