@@ -176,7 +176,8 @@ function splitFromName(name: string): SplitName {
   return train ? 'train' : 'test';
 }
 
-function isGzip(bytes: Uint8Array): boolean {
+/** Gzip by its magic bytes, never by the name the user gave the file. */
+export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 

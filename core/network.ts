@@ -160,9 +160,9 @@ export function initializeParameters(parameters: FloatArray, seed: number): void
 }
 
 /**
- * Where a strided 5×5 convolution reads its padded input, precomputed so the inner loops do no index arithmetic.
- * Output planes come in blocks of four that read the same input planes (all of H1; each of H2's three groups):
- * a block shares each input load across four accumulators, which also breaks the add-latency chain.
+ * Where a strided 5×5 convolution reads its padded input, precomputed once so that no loop does index arithmetic.
+ * Output planes that read the same input planes form a group (H1: all 12; H2: three groups of 4) and share one
+ * table: for each output position, the fanIn offsets into the padded input in the order of the weights.
  */
 export interface ConvGeometry {
   outputPlanes: number;
@@ -170,11 +170,10 @@ export interface ConvGeometry {
   positions: number;
   /** Input lines per unit: planes read × 25. */
   fanIn: number;
-  /** Per block of four output planes: positions × fanIn offsets into the padded input, in the weights' order. */
-  blockReads: readonly Int32Array[];
+  planesPerGroup: number;
+  /** Per group: positions × fanIn offsets into the padded input. */
+  groupReads: readonly Int32Array[];
 }
-
-const PLANES_PER_BLOCK = 4;
 
 function convGeometry(
   inputPaddedSide: number,
@@ -182,16 +181,15 @@ function convGeometry(
   inputPlanesOf: readonly (readonly number[])[],
 ): ConvGeometry {
   const outputPlanes = inputPlanesOf.length;
-  const planesRead = inputPlanesOf[0]!.length;
   const positions = outputSide * outputSide;
-  const fanIn = planesRead * KERNEL_TAPS;
-  const blockReads: Int32Array[] = [];
-  for (let first = 0; first < outputPlanes; first += PLANES_PER_BLOCK) {
+  const fanIn = inputPlanesOf[0]!.length * KERNEL_TAPS;
+  const firstOfSecondGroup = inputPlanesOf.findIndex((planes) => planes.join() !== inputPlanesOf[0]!.join());
+  const planesPerGroup = firstOfSecondGroup < 0 ? outputPlanes : firstOfSecondGroup;
+  const groupReads: Int32Array[] = [];
+  for (let first = 0; first < outputPlanes; first += planesPerGroup) {
     const planes = inputPlanesOf[first]!;
-    for (let o = first; o < first + PLANES_PER_BLOCK; o++) {
-      if (inputPlanesOf[o]?.join() !== planes.join()) {
-        throw new Error(`conv planes ${first}-${first + PLANES_PER_BLOCK - 1} must read the same input planes`);
-      }
+    if (!inputPlanesOf.slice(first, first + planesPerGroup).every((other) => other.join() === planes.join())) {
+      throw new Error(`conv: planes ${first}… must come in groups of ${planesPerGroup} reading the same input planes`);
     }
     const reads = new Int32Array(positions * fanIn);
     for (let y = 0; y < outputSide; y++) {
@@ -207,9 +205,9 @@ function convGeometry(
         });
       }
     }
-    blockReads.push(reads);
+    groupReads.push(reads);
   }
-  return { outputPlanes, positions, fanIn, blockReads };
+  return { outputPlanes, positions, fanIn, planesPerGroup, groupReads };
 }
 
 export const H1_GEOMETRY = convGeometry(
@@ -255,34 +253,13 @@ export function convForward(
   biases: FloatArray,
   output: FloatArray,
 ) {
-  const { outputPlanes, positions, fanIn, blockReads } = geometry;
-  for (let o = 0; o < outputPlanes; o += PLANES_PER_BLOCK) {
-    const reads = blockReads[o / PLANES_PER_BLOCK]!;
-    const w0 = o * fanIn;
-    const w1 = w0 + fanIn;
-    const w2 = w1 + fanIn;
-    const w3 = w2 + fanIn;
-    const out0 = o * positions;
-    const out1 = out0 + positions;
-    const out2 = out1 + positions;
-    const out3 = out2 + positions;
+  const { outputPlanes, positions, fanIn, planesPerGroup, groupReads } = geometry;
+  for (let o = 0; o < outputPlanes; o++) {
+    const reads = groupReads[Math.floor(o / planesPerGroup)]!;
     for (let pos = 0; pos < positions; pos++) {
-      const row = pos * fanIn;
-      let sum0 = 0;
-      let sum1 = 0;
-      let sum2 = 0;
-      let sum3 = 0;
-      for (let k = 0; k < fanIn; k++) {
-        const x = input[reads[row + k]!]!;
-        sum0 += weights[w0 + k]! * x;
-        sum1 += weights[w1 + k]! * x;
-        sum2 += weights[w2 + k]! * x;
-        sum3 += weights[w3 + k]! * x;
-      }
-      output[out0 + pos] = sum0 + biases[out0 + pos]!;
-      output[out1 + pos] = sum1 + biases[out1 + pos]!;
-      output[out2 + pos] = sum2 + biases[out2 + pos]!;
-      output[out3 + pos] = sum3 + biases[out3 + pos]!;
+      let sum = 0;
+      for (let k = 0; k < fanIn; k++) sum += weights[o * fanIn + k]! * input[reads[pos * fanIn + k]!]!;
+      output[o * positions + pos] = sum + biases[o * positions + pos]!;
     }
   }
 }
@@ -295,33 +272,13 @@ export function convBackwardParameters(
   weightGrad: FloatArray,
   biasGrad: FloatArray,
 ) {
-  const { outputPlanes, positions, fanIn, blockReads } = geometry;
-  for (let o = 0; o < outputPlanes; o += PLANES_PER_BLOCK) {
-    const reads = blockReads[o / PLANES_PER_BLOCK]!;
-    const w0 = o * fanIn;
-    const w1 = w0 + fanIn;
-    const w2 = w1 + fanIn;
-    const w3 = w2 + fanIn;
-    const out0 = o * positions;
-    const out1 = out0 + positions;
-    const out2 = out1 + positions;
-    const out3 = out2 + positions;
+  const { outputPlanes, positions, fanIn, planesPerGroup, groupReads } = geometry;
+  for (let o = 0; o < outputPlanes; o++) {
+    const reads = groupReads[Math.floor(o / planesPerGroup)]!;
     for (let k = 0; k < fanIn; k++) {
-      let sum0 = 0;
-      let sum1 = 0;
-      let sum2 = 0;
-      let sum3 = 0;
-      for (let pos = 0, at = k; pos < positions; pos++, at += fanIn) {
-        const x = input[reads[at]!]!;
-        sum0 += outputGrad[out0 + pos]! * x;
-        sum1 += outputGrad[out1 + pos]! * x;
-        sum2 += outputGrad[out2 + pos]! * x;
-        sum3 += outputGrad[out3 + pos]! * x;
-      }
-      weightGrad[w0 + k] = sum0;
-      weightGrad[w1 + k] = sum1;
-      weightGrad[w2 + k] = sum2;
-      weightGrad[w3 + k] = sum3;
+      let sum = 0;
+      for (let pos = 0; pos < positions; pos++) sum += outputGrad[o * positions + pos]! * input[reads[pos * fanIn + k]!]!;
+      weightGrad[o * fanIn + k] = sum;
     }
   }
   for (let i = 0; i < outputPlanes * positions; i++) biasGrad[i] = outputGrad[i]!;
@@ -337,25 +294,15 @@ export function convBackwardInput(
   outputGrad: FloatArray,
   inputGrad: FloatArray,
 ) {
-  const { outputPlanes, positions, fanIn, blockReads } = geometry;
+  const { outputPlanes, positions, fanIn, planesPerGroup, groupReads } = geometry;
   inputGrad.fill(0);
-  for (let o = 0; o < outputPlanes; o += PLANES_PER_BLOCK) {
-    const reads = blockReads[o / PLANES_PER_BLOCK]!;
-    const w0 = o * fanIn;
-    const w1 = w0 + fanIn;
-    const w2 = w1 + fanIn;
-    const w3 = w2 + fanIn;
-    const out0 = o * positions;
+  for (let o = 0; o < outputPlanes; o++) {
+    const reads = groupReads[Math.floor(o / planesPerGroup)]!;
     for (let pos = 0; pos < positions; pos++) {
-      const row = pos * fanIn;
-      const g0 = outputGrad[out0 + pos]!;
-      const g1 = outputGrad[out0 + positions + pos]!;
-      const g2 = outputGrad[out0 + 2 * positions + pos]!;
-      const g3 = outputGrad[out0 + 3 * positions + pos]!;
+      const g = outputGrad[o * positions + pos]!;
       for (let k = 0; k < fanIn; k++) {
-        const at = reads[row + k]!;
-        inputGrad[at] =
-          inputGrad[at]! + weights[w0 + k]! * g0 + weights[w1 + k]! * g1 + weights[w2 + k]! * g2 + weights[w3 + k]! * g3;
+        const at = reads[pos * fanIn + k]!;
+        inputGrad[at] = inputGrad[at]! + weights[o * fanIn + k]! * g;
       }
     }
   }

@@ -16,13 +16,15 @@
  * reads -0.999928, -0.997885, -0.973729, … where zip.test has -1, -1, -0.948), still within [-1, 1].
  *
  * Sign and orientation: both forms draw a digit as the MNIST-made inputs do, background −1 and ink up to +1, upright
- * in row-major order (checked by rendering the first zero of each), so the values go to the network unchanged; and
- * being 16×16 already, nothing is resized. The published values are printed to at most six decimals and lie within
- * [-1, 1] exactly, so the range is checked with no tolerance.
+ * in row-major order (checked by rendering a zero from public copies of each), so the values go to the network
+ * unchanged; and being 16×16 already, nothing is resized. The copies examined print every value within [-1, 1]
+ * (−1 and 1 themselves included, at four or six decimals, so rounding cannot push one past), and the range is checked
+ * with no tolerance: a value beyond ±1 means a damaged file.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { isGzip } from './mnist';
 import type { NamedBytes } from './mnist';
 import { CLASSES, INPUT_PIXELS } from './subset';
 import type { Dataset1989, Split } from './subset';
@@ -168,21 +170,22 @@ function formName(form: UspsForm): string {
 }
 
 function splitFromName(name: string, otherName: string): 'train' | 'test' {
-  const base = withoutGz(basename(name).toLowerCase());
+  const base = withoutCompressionSuffix(basename(name).toLowerCase());
   const test = base.includes('test') || base.endsWith('.t');
   const train = base.includes('train');
   if (train && test) throw new UspsFileError(name, 'name says both train and test');
   if (train) return 'train';
   if (test) return 'test';
-  if (withoutGz(basename(otherName).toLowerCase()) === `${base}.t`) return 'train';
+  if (withoutCompressionSuffix(basename(otherName).toLowerCase()) === `${base}.t`) return 'train';
   throw new UspsFileError(
     name,
     'cannot tell the split from the name: expected "train", or "test" or a ".t" suffix, in it (or its test file named like it plus ".t")',
   );
 }
 
-function withoutGz(base: string): string {
-  return base.endsWith('.gz') ? base.slice(0, -3) : base;
+/** "usps.t.gz" and "usps.t.bz2" name the test file as "usps.t" does (bzip2 is then refused with a hint). */
+function withoutCompressionSuffix(base: string): string {
+  return base.replace(/\.(?:gz|bz2)$/, '');
 }
 
 /** A file's bytes, its size checked before it is read. */
@@ -212,7 +215,7 @@ function textLines(file: NamedBytes): string[] {
   if (bytes.length >= 3 && bytes[0] === 0x42 && bytes[1] === 0x5a && bytes[2] === 0x68) {
     throw new UspsFileError(file.name, 'is bzip2-compressed, which is not read here: decompress it first (bunzip2 -k)');
   }
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = inflate(file);
+  if (isGzip(bytes)) bytes = inflate(file);
 
   // One pass over the bytes before any text is made: only the characters of numbers, separators and line ends may
   // appear, so a binary or otherwise foreign file stops here, at its first bad byte.
@@ -281,12 +284,12 @@ function parseLabel(token: string, lowest: number, highest: number, fail: Fail):
   return value;
 }
 
-/** A pixel value: a finite decimal in [-1, 1]. `what` says where it is, for the message. */
-function parsePixel(token: string, what: string, fail: Fail): number {
-  if (!DECIMAL.test(token)) fail(`${what} "${token}" is not a number`);
+/** A pixel value, a finite decimal in [-1, 1]; for anything else, what is wrong with it. */
+function parsePixel(token: string): number | string {
+  if (!DECIMAL.test(token)) return `"${token}" is not a number`;
   const value = Number(token);
-  if (!Number.isFinite(value)) fail(`${what} "${token}" is not finite`);
-  if (value < -1 || value > 1) fail(`${what} ${token} is outside [-1, 1]`);
+  if (!Number.isFinite(value)) return `"${token}" is not finite`;
+  if (value < -1 || value > 1) return `${token} is outside [-1, 1]`;
   return value;
 }
 
@@ -296,7 +299,11 @@ function parseZipLine(line: string, pixels: Float32Array, fail: Fail): number {
   const values = tokens.length - 1;
   if (values !== INPUT_PIXELS) fail(`${values} values after the label, expected ${INPUT_PIXELS}`);
   const digit = parseLabel(tokens[0]!, 0, CLASSES - 1, fail);
-  for (let p = 0; p < INPUT_PIXELS; p++) pixels[p] = parsePixel(tokens[p + 1]!, `value ${p + 1}`, fail);
+  for (let p = 0; p < INPUT_PIXELS; p++) {
+    const value = parsePixel(tokens[p + 1]!);
+    if (typeof value === 'string') fail(`value ${p + 1} ${value}`);
+    pixels[p] = value;
+  }
   return digit;
 }
 
@@ -309,10 +316,12 @@ function parseLibsvmLine(line: string, pixels: Float32Array, fail: Fail): number
   for (let t = 1; t < tokens.length; t++) {
     const pair = PAIR.exec(tokens[t]!);
     if (pair === null) fail(`"${tokens[t]}" is not an index:value pair`);
-    const index = Number(pair![1]);
-    if (index < 1 || index > INPUT_PIXELS) fail(`index ${pair![1]} is outside 1–${INPUT_PIXELS}`);
+    const index = Number(pair[1]);
+    if (index < 1 || index > INPUT_PIXELS) fail(`index ${pair[1]} is outside 1–${INPUT_PIXELS}`);
     if (index <= previous) fail(`index ${index} follows index ${previous}: indices must ascend`);
-    pixels[index - 1] = parsePixel(pair![2]!, `value of index ${index}`, fail);
+    const value = parsePixel(pair[2]!);
+    if (typeof value === 'string') fail(`value of index ${index} ${value}`);
+    pixels[index - 1] = value;
     previous = index;
   }
   return digit;

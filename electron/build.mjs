@@ -1,4 +1,4 @@
-// Bundles the Electron main process and the preload: `node electron/build.mjs`.
+// Bundles the Electron main process and the preload: `node electron/build.mjs [outdir]` (default dist/electron).
 //   dist/electron/main.cjs     the main process; the service runs separately from dist/core/service.js
 //   dist/electron/preload.cjs  the sandboxed preload, which may require nothing but 'electron'
 // Both are CommonJS because a sandboxed preload must be, and one format for both keeps this file simple.
@@ -13,7 +13,7 @@ if (major !== 45) throw new Error(`electron/build.mjs targets Electron 45; node_
 const common = {
   bundle: true,
   format: 'cjs',
-  outdir: 'dist/electron',
+  outdir: process.argv[2] ?? 'dist/electron',
   outExtension: { '.js': '.cjs' },
   external: ['electron'],
   sourcemap: true,

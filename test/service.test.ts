@@ -351,3 +351,23 @@ describe('overhead measurement', () => {
     expect(measured.overheadPercent).toBeCloseTo((100 * (measured.serviceSeconds - measured.headlessSeconds)) / measured.headlessSeconds, 10);
   });
 });
+
+describe('shutting down', () => {
+  for (const how of ['disconnect', 'SIGTERM'] as const) {
+    it(`on ${how}, records the run in progress as interrupted and exits cleanly`, async () => {
+      const own = startService(path.join(folder, `shutdown-${how}.sqlite`));
+      await own.ready;
+      const { dataset } = await own.api.importMnist({ from: 'bundled' });
+      const { run } = await own.api.createRun({ datasetId: dataset.id, preset: 'sgd-1989', config: { passes: 5, trainLimit: 7291 }, start: true });
+      await own.waitForEvent('trainingProgress', (progress) => progress.runId === run.id);
+      if (how === 'disconnect') own.child.disconnect();
+      else own.child.kill('SIGTERM');
+      expect(await own.exited).toEqual({ code: 0, signal: null });
+
+      const reopened = new Database(path.join(folder, `shutdown-${how}.sqlite`), { readonly: true });
+      const status = reopened.prepare('SELECT status FROM runs WHERE id = ?').pluck().get(run.id);
+      reopened.close();
+      expect(status).toBe('interrupted');
+    });
+  }
+});

@@ -278,6 +278,11 @@ describe('readUspsFile: hostile files', () => {
     expect(problemOf(() => readUspsFile({ name: 'zip.test.gz', bytes: damaged }), 'zip.test.gz')).toMatch(/^corrupt gzip data/);
     const bzip2 = new TextEncoder().encode('BZh91AY&SY');
     expect(problemOf(() => readUspsFile({ name: 'usps.bz2', bytes: bzip2 }), 'usps.bz2')).toMatch(/^is bzip2-compressed.*bunzip2/);
+    const pair = [
+      { name: 'usps.bz2', bytes: bzip2 },
+      { name: 'usps.t.bz2', bytes: bzip2 },
+    ];
+    expect(problemOf(() => readUspsFiles(pair), 'usps.bz2')).toMatch(/^is bzip2-compressed/);
   });
 });
 

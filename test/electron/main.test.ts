@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { eventMessage, METHODS, PROTOCOL_VERSION, type RequestMessage } from '../../core/protocol';
+import {
+  eventMessage,
+  METHODS,
+  PROTOCOL_VERSION,
+  type DatasetInfo,
+  type RequestMessage,
+  type RunSummary,
+} from '../../core/protocol';
 import { engineChannel, EVENT_CHANNEL, HOST_CHANNELS, MENU_COMMAND_CHANNEL } from '../../electron/channels';
 import {
   dialogMocks,
@@ -56,8 +63,8 @@ async function invoke(channel: string, event: unknown, ...args: unknown[]): Prom
   return (await handler(event, ...args)) as { ok: boolean; result?: unknown; error?: { code: string; message: string } };
 }
 
-const RUN = {
-  id: 3, preset: 'sgd-1989', config: null, status: 'interrupted', datasetId: 1, seed: 1337, engineVersion: 'engine-test', error: null,
+const RUN: RunSummary = {
+  id: 3, preset: 'sgd-1989', config: null, status: 'interrupted', datasetId: 1, subsetId: 1, seed: 1337, engineVersion: 'engine-test', error: null,
   createdAt: 1, updatedAt: 2, startedAt: 1, finishedAt: null, passesDone: 1, lastTestErrorPercent: 7.5,
 };
 
@@ -222,7 +229,7 @@ describe('IPC', () => {
 });
 
 describe('the dialogs', () => {
-  const DATASET = {
+  const DATASET: DatasetInfo = {
     id: 1, name: 'MNIST', trainCount: 60000, testCount: 10000, createdAt: 1, subsets: [], runCount: 0,
     sha256: { trainImages: 'a'.repeat(64), trainLabels: 'b'.repeat(64), testImages: 'c'.repeat(64), testLabels: 'd'.repeat(64) },
   };
@@ -317,8 +324,7 @@ describe('a service that dies', () => {
 
     const events = () => window().webContents.sent.filter(([channel]) => channel === EVENT_CHANNEL).map(([, event]) => event as { event: string; data: Record<string, unknown> });
     expect(events().at(-1)).toEqual({ event: 'serviceError', data: { code: 'service_crashed', message: expect.stringContaining('exit code 133') } });
-    await settle();
-    expect(FakeUtilityChild.instances).toHaveLength(forks + 1);
+    await vi.waitFor(() => expect(FakeUtilityChild.instances).toHaveLength(forks + 1));
     const restarted = service();
     expect(restarted.entry).toBe(crashed.entry);
     expect(restarted.args).toEqual(['--db', DATABASE]);
@@ -328,7 +334,7 @@ describe('a service that dies', () => {
     answerRequests(restarted);
     announceReady(restarted, [3]);
     expect(await queued).toEqual({ ok: true, result: { runs: [RUN] } });
-    expect(events().find((event) => event.event === 'ready')?.data.interruptedRunIds).toEqual([3]);
+    expect(events().filter((event) => event.event === 'ready').at(-1)?.data.interruptedRunIds).toEqual([3]);
     vi.mocked(process.stderr.write).mockRestore();
   });
 
