@@ -1,17 +1,24 @@
 import { fileURLToPath } from 'node:url';
 import vue from '@vitejs/plugin-vue';
 import { defineConfig, type Plugin } from 'vite';
+import { contentSecurityPolicy } from './core/content-security-policy';
 
 /**
- * The built page carries a strict Content-Security-Policy in a meta tag (Electron loads it from file://, where no
- * server adds headers). The dev server injects styles inline for hot reloading, which that policy refuses, so the
- * meta tag is left out there.
+ * The built page carries the app's Content-Security-Policy in a meta tag: Electron loads it from file://, where no
+ * server adds headers (browser mode sends the same policy as a header too). The dev server injects styles inline for
+ * hot reloading, which the policy refuses, so only the build gets the tag.
  */
-function withoutCspWhenServing(): Plugin {
+function contentSecurityPolicyMeta(): Plugin {
   return {
-    name: 'lecun1989:no-csp-in-dev',
-    apply: 'serve',
-    transformIndexHtml: (html) => html.replace(/\s*<meta http-equiv="Content-Security-Policy"[^>]*>/, ''),
+    name: 'lecun1989:csp-meta',
+    apply: 'build',
+    transformIndexHtml: () => [
+      {
+        tag: 'meta',
+        attrs: { 'http-equiv': 'Content-Security-Policy', content: contentSecurityPolicy({ metaTag: true }) },
+        injectTo: 'head-prepend',
+      },
+    ],
   };
 }
 
@@ -20,7 +27,7 @@ function withoutCspWhenServing(): Plugin {
 export default defineConfig({
   root: fileURLToPath(new URL('./renderer', import.meta.url)),
   base: './',
-  plugins: [vue(), withoutCspWhenServing()],
+  plugins: [vue(), contentSecurityPolicyMeta()],
   build: {
     outDir: fileURLToPath(new URL('./dist/renderer', import.meta.url)),
     emptyOutDir: true,

@@ -8,7 +8,7 @@
 import { bundledMnistDir, readMnistDir } from './mnist';
 import { FORWARD_MACS, TRAINING_STEP_MACS } from './network';
 import { make1989Dataset } from './subset';
-import { runTraining, type EvaluationMode } from './train';
+import { runTraining, type EvaluationMode, type SplitMetrics } from './train';
 
 /** Train and test misses after each pass of the PyTorch 1.13 float32 run in REFERENCE.md (seed 1337). */
 const PYTORCH_MISSES = [
@@ -27,11 +27,22 @@ function parseArgs(argv: string[]) {
     else if (flag === '--evaluation') options.evaluation = argv[++i] as EvaluationMode;
     else throw new Error(`bench: unknown argument ${flag}`);
   }
-  if (!Number.isInteger(options.passes) || options.passes < 1) throw new Error('bench: --passes must be a positive integer');
+  if (!Number.isInteger(options.passes) || options.passes < 1) {
+    throw new Error('bench: --passes must be a positive integer');
+  }
   if (options.evaluation !== 'worker' && options.evaluation !== 'in-thread') {
     throw new Error('bench: --evaluation must be worker or in-thread');
   }
   return options;
+}
+
+/** loss, error %, misses and, in brackets, the PyTorch run's misses. */
+function columns(metrics: SplitMetrics, pytorchMisses: number | undefined): string {
+  const { loss, errorPercent, misses } = metrics;
+  return (
+    `${loss.toExponential(4)}  ${errorPercent.toFixed(2).padStart(5)}  ` +
+    `${String(misses).padStart(4)} (${String(pytorchMisses ?? '-').padStart(3)})`
+  );
 }
 
 async function main() {
@@ -55,12 +66,7 @@ async function main() {
     const { pass, train: tr, test: te, seconds } = result;
     const [torchTrain, torchTest] = PYTORCH_MISSES[pass - 1] ?? [];
     passes.push({ pass, train: tr, test: te, seconds, pytorchMisses: { train: torchTrain, test: torchTest } });
-    log(
-      `${String(pass).padStart(4)}  ${tr.loss.toExponential(4)}  ${tr.errorPercent.toFixed(2).padStart(5)}  ` +
-        `${String(tr.misses).padStart(4)} (${String(torchTrain ?? '-').padStart(3)}) | ${te.loss.toExponential(4)}  ` +
-        `${te.errorPercent.toFixed(2).padStart(5)}  ${String(te.misses).padStart(4)} (${String(torchTest ?? '-').padStart(3)}) | ` +
-        seconds.toFixed(2),
-    );
+    log(`${String(pass).padStart(4)}  ${columns(tr, torchTrain)} | ${columns(te, torchTest)} | ${seconds.toFixed(2)}`);
   }
   const wallSeconds = (performance.now() - runStart) / 1000;
   const trainingExamples = options.passes * train.count;
@@ -85,7 +91,8 @@ async function main() {
   log(`training examples/s: ${Math.round(summary.trainingExamplesPerSecond)}`);
   log(
     `effective multiply-accumulates/s: ${(summary.effectiveMacsPerSecond / 1e9).toFixed(2)} G ` +
-      `(${(macs / 1e9).toFixed(1)} G in all: ${TRAINING_STEP_MACS} per training step, ${FORWARD_MACS} per evaluated digit)`,
+      `(${(macs / 1e9).toFixed(1)} G in all: ${TRAINING_STEP_MACS} per training step, ` +
+      `${FORWARD_MACS} per evaluated digit)`,
   );
   log(`peak RSS: ${summary.peakRssMB.toFixed(0)} MB`);
 }

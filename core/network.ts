@@ -10,9 +10,12 @@
  *   out  10 units, fully connected to H3; tanh
  *
  * All 9,760 parameters live in one flat array in the reproduction's state_dict order, with named views; gradients
- * use the same layout. Every layer is a forward and a backward function over flat typed arrays. The functions accept
- * Float32Array (training: float32 storage like torch) or Float64Array (the finite-difference gradient check, where
- * float32 rounding would drown the differences); in-register arithmetic is always double.
+ * use the same layout. Every layer is a forward and a backward function over flat arrays, written twice:
+ *  - the reference layer functions, plain TypeScript over Float32Array or Float64Array with double arithmetic, which
+ *    read like the paper; in float64 they make the finite-difference gradient check meaningful;
+ *  - the same layers as WebAssembly SIMD kernels in float32, as torch computes them (end of this file), which
+ *    training runs (some 30 times faster than the reference). Tests hold them to the reference buffer by buffer.
+ * createNetwork() gives a network on the kernels, createReferenceNetwork(Float64Array) one on the reference.
  */
 import { MT19937 } from './rng';
 import { CLASSES, INPUT_PIXELS, INPUT_SIDE } from './subset';
@@ -37,8 +40,8 @@ const OUTPUT_UNITS = CLASSES;
 
 /**
  * Which H1 planes each H2 plane reads. The paper leaves the scheme unsaid; the reproduction's block structure:
- * planes 0–3 read H1 planes 0–7, planes 4–7 read 4–11, planes 8–11 read 0–3 and 8–11, in that order (the order
- * fixes which kernel slice of H2w meets which plane).
+ * planes 0–3 read H1 planes 0–7, planes 4–7 read 4–11, planes 8–11 read 0–3 and 8–11, in that order (the
+ * order fixes which kernel slice of H2w meets which plane).
  */
 export const H2_INPUT_PLANES: readonly (readonly number[])[] = Array.from({ length: H2_PLANES }, (_, plane) => {
   if (plane < 4) return [0, 1, 2, 3, 4, 5, 6, 7];
@@ -141,8 +144,9 @@ export const TRAINING_STEP_MACS =
   2 * FORWARD_MACS + LAYERS.slice(1).reduce((sum, layer) => sum + layerUnits(layer) * layer.fanIn, 0);
 
 /**
- * torch-compatible initialisation: one MT19937 seeded like `torch.manual_seed(seed)` draws torch.rand for H1w, H2w,
- * H3w, outw in turn, and each weight is `(u − 0.5) · 2 · 2.4 / √fan_in`, every torch operation rounded to float32.
+ * torch-compatible initialisation: one MT19937 seeded like `torch.manual_seed(seed)` draws torch.rand for H1w,
+ * H2w, H3w, outw in turn, and each weight is `(u − 0.5) · 2 · 2.4 / √fan_in`, every torch operation rounded to
+ * float32.
  */
 export function initializeParameters(parameters: FloatArray, seed: number): void {
   const rng = new MT19937(seed);
@@ -189,7 +193,7 @@ function convGeometry(
   for (let first = 0; first < outputPlanes; first += planesPerGroup) {
     const planes = inputPlanesOf[first]!;
     if (!inputPlanesOf.slice(first, first + planesPerGroup).every((other) => other.join() === planes.join())) {
-      throw new Error(`conv: planes ${first}… must come in groups of ${planesPerGroup} reading the same input planes`);
+      throw new Error(`conv: planes from ${first} must come in groups of ${planesPerGroup} reading the same planes`);
     }
     const reads = new Int32Array(positions * fanIn);
     for (let y = 0; y < outputSide; y++) {
@@ -264,7 +268,7 @@ export function convForward(
   }
 }
 
-/** ∂L/∂weights[o, k] = Σ_pos outputGrad[o, pos] · input[reads(o, pos, k)]; ∂L/∂bias = outputGrad (one per unit). */
+/** ∂L/∂weights[o, k] = Σ_pos outputGrad[o, pos] · input[reads(o, pos, k)]; ∂L/∂bias = outputGrad, per unit. */
 export function convBackwardParameters(
   geometry: ConvGeometry,
   input: FloatArray,
@@ -277,7 +281,9 @@ export function convBackwardParameters(
     const reads = groupReads[Math.floor(o / planesPerGroup)]!;
     for (let k = 0; k < fanIn; k++) {
       let sum = 0;
-      for (let pos = 0; pos < positions; pos++) sum += outputGrad[o * positions + pos]! * input[reads[pos * fanIn + k]!]!;
+      for (let pos = 0; pos < positions; pos++) {
+        sum += outputGrad[o * positions + pos]! * input[reads[pos * fanIn + k]!]!;
+      }
       weightGrad[o * fanIn + k] = sum;
     }
   }
@@ -285,8 +291,8 @@ export function convBackwardParameters(
 }
 
 /**
- * ∂L/∂input[j] = Σ over the (o, pos, k) that read j of weights[o, k] · outputGrad[o, pos], scattered over the padded
- * input (padding cells included: padBackward drops them).
+ * ∂L/∂input[j] = Σ over the (o, pos, k) that read j of weights[o, k] · outputGrad[o, pos], scattered over the
+ * padded input (padding cells included: padBackward drops them).
  */
 export function convBackwardInput(
   geometry: ConvGeometry,
@@ -356,7 +362,7 @@ export function tanhBackward(output: FloatArray, outputGrad: FloatArray, inputGr
   }
 }
 
-/** Mean squared error over the outputs, without the ½ (as the reproduction): returns the loss, writes ∂L/∂output. */
+/** Mean squared error over the outputs, without the ½ (as the reproduction); returns it, writes ∂L/∂output. */
 export function mseLoss(output: FloatArray, target: Float32Array, outputGrad: FloatArray): number {
   const n = output.length;
   let sum = 0;
@@ -451,7 +457,7 @@ export function createNetwork(): Network<Float32Array> {
   const reads = (name: 'h1Reads' | 'h2Reads', geometry: ConvGeometry) => {
     const table = new Int32Array(memory.buffer, WASM_LAYOUT.offsets[name], WASM_LAYOUT_LENGTHS[name]);
     // Byte offsets, so the kernels add them to the input's address as they are.
-    geometry.blockReads.forEach((block, b) => block.forEach((at, i) => (table[b * block.length + i] = at * 4)));
+    geometry.groupReads.forEach((group, g) => group.forEach((at, i) => (table[g * group.length + i] = at * 4)));
   };
   reads('h1Reads', H1_GEOMETRY);
   reads('h2Reads', H2_GEOMETRY);
@@ -549,23 +555,30 @@ function signedLeb(value: number): Code {
   }
 }
 
-const localGet = (local: number): Code => [0x20, ...unsignedLeb(local)];
-const localSet = (local: number, value: Code): Code => [...value, 0x21, ...unsignedLeb(local)];
+/** local.get and local.set, the instructions every kernel is mostly made of. */
+const get = (local: number): Code => [0x20, ...unsignedLeb(local)];
+const set = (local: number, value: Code): Code => [...value, 0x21, ...unsignedLeb(local)];
 const i32Const = (value: number): Code => [0x41, ...signedLeb(value)];
-const f32Const = (value: number): Code => [0x43, ...new Uint8Array(Float32Array.of(value).buffer)];
+const f32Const = (value: number): Code => {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setFloat32(0, value, true); // WebAssembly is little-endian whatever the host
+  return [0x43, ...bytes];
+};
 const binary = (opcode: number) => (a: Code, b: Code): Code => [...a, ...b, opcode];
 const i32Add = binary(0x6a);
 const i32Sub = binary(0x6b);
 const i32Mul = binary(0x6c);
-const i32And = binary(0x71);
 const i32Shl = binary(0x74);
-const i32ShrU = binary(0x76);
 const f32Add = binary(0x92);
 const f32Mul = binary(0x94);
 /** memarg: log2 of the alignment hint, then the constant offset. Unaligned addresses are valid, only slower. */
 const i32Load = (address: Code, offset = 0): Code => [...address, 0x28, 2, ...unsignedLeb(offset)];
 const f32Load = (address: Code, offset = 0): Code => [...address, 0x2a, 2, ...unsignedLeb(offset)];
-const f32Store = (address: Code, value: Code, offset = 0): Code => [...address, ...value, 0x38, 2, ...unsignedLeb(offset)];
+const f32Store = (address: Code, value: Code, offset = 0): Code => [
+  ...address,
+  ...value,
+  ...[0x38, 2, ...unsignedLeb(offset)],
+];
 const simd = (opcode: number, ...immediates: number[]): Code => [0xfd, ...unsignedLeb(opcode), ...immediates];
 const v128Load = (address: Code, offset = 0): Code => [...address, ...simd(0x00, 4, ...unsignedLeb(offset))];
 const v128Load32Splat = (address: Code): Code => [...address, ...simd(0x09, 2, 0)];
@@ -594,32 +607,36 @@ const f32x4Div = simdBinary(0xe7);
 const f32x4Min = simdBinary(0xe8);
 const i32x4TruncSatF32x4S = (a: Code): Code => [...a, ...simd(0xf8)];
 const i32x4Const = (value: number): Code => [...i32Const(value), ...simd(0x11)];
+const memoryCopy = (target: Code, source: Code, bytes: Code): Code => [...target, ...source, ...bytes, 0xfc, 10, 0, 0];
+const memoryFill = (target: Code, byte: Code, bytes: Code): Code => [...target, ...byte, ...bytes, 0xfc, 11, 0];
 
 /** for (counter = from; counter < end; counter += step) body — `end` is re-evaluated before every iteration. */
 function forLoop(counter: number, from: Code, end: Code, step: number, body: Code[]): Code {
   return [
-    ...localSet(counter, from),
+    ...set(counter, from),
     ...[0x02, 0x40, 0x03, 0x40], // block, loop
-    ...localGet(counter),
+    ...get(counter),
     ...end,
     ...[0x4e, 0x0d, 1], // i32.ge_s, br_if to the block's end
     ...body.flat(),
-    ...localSet(counter, i32Add(localGet(counter), i32Const(step))),
+    ...set(counter, i32Add(get(counter), i32Const(step))),
     ...[0x0c, 0, 0x0b, 0x0b], // br to the loop's start; end loop; end block
   ];
 }
 
 /** Every function of the module, in index order (call() refers to them by name). */
 const FUNCTION_NAMES = [
-  'blocksFromRows',
-  'rowsFromBlocks',
-  'copyFloats',
-  'zeroFloats',
+  'h1LanesFromRows',
+  'h1RowsFromLanes',
+  'h2LanesFromRows',
+  'h2RowsFromLanes',
   'pad',
   'unpad',
-  'convForward',
-  'convBackwardParameters',
-  'convBackwardInput',
+  'h1ConvForward',
+  'h2ConvForward',
+  'h1ConvBackwardParameters',
+  'h2ConvBackwardParameters',
+  'h2ConvBackwardInput',
   'linearForward',
   'linearBackward',
   'tanhForward',
@@ -644,75 +661,72 @@ interface WasmFunction {
   body: Code;
 }
 
-/** A function whose parameters and locals are referred to by name: `build` gets each name's local index. */
+/**
+ * A function whose parameters and locals are referred to by name: `build` gets each name's local index, and
+ * `local(type)` for locals counted at generation time (one accumulator per vector of a group).
+ */
 function wasmFunction<P extends string, L extends string>(
   name: FunctionName,
   params: Record<P, number>,
   locals: Record<L, number>,
-  build: (v: Record<P | L, number>) => Code[],
+  build: (v: Record<P | L, number>, local: (type: number) => number) => Code[],
 ): WasmFunction {
   const names = [...Object.keys(params), ...Object.keys(locals)] as (P | L)[];
   const index = Object.fromEntries(names.map((n, i) => [n, i])) as Record<P | L, number>;
-  return {
-    name,
-    params: Object.values<number>(params),
-    locals: Object.values<number>(locals),
-    body: build(index).flat(),
-  };
+  const localTypes = Object.values<number>(locals);
+  const paramTypes = Object.values<number>(params);
+  const local = (type: number) => paramTypes.length + localTypes.push(type) - 1;
+  const body = build(index, local).flat();
+  return { name, params: paramTypes, locals: localTypes, body };
 }
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /** In a kernel's parameters, everything is an i32 (an address or a count) unless said otherwise. */
 function i32Params<P extends string>(...names: P[]): Record<P, number> {
   return Object.fromEntries(names.map((n) => [n, I32])) as Record<P, number>;
 }
 
-const get = localGet;
-const set = localSet;
 const bump = (local: number, bytes: number | Code): Code =>
   set(local, i32Add(get(local), typeof bytes === 'number' ? i32Const(bytes) : bytes));
 const floatsToBytes = (count: Code): Code => i32Shl(count, i32Const(2));
 
-/** Conv weights [plane][k] ⇄ blocks of four planes [block][k][plane % 4]. */
-function reorderWeights(name: FunctionName, toBlocks: boolean): WasmFunction {
+/**
+ * The SIMD convolutions keep a group's output planes in vector lanes, so they read the weights lane-interleaved:
+ * [group][k][plane in group]; one vector load then gives four planes' weights for input line k. This converts the
+ * [plane][k] rows (the parameters' layout) to that layout or back (for the weight gradients).
+ */
+function reorderWeights(name: FunctionName, geometry: ConvGeometry, toLanes: boolean): WasmFunction {
+  const { fanIn, planesPerGroup, groupReads } = geometry;
   return wasmFunction(
     name,
-    i32Params('from', 'to', 'planes', 'fanIn'),
-    { plane: I32, k: I32, rowAt: I32, blockAt: I32 },
+    i32Params('from', 'to'),
+    { group: I32, plane: I32, k: I32, rowAt: I32, laneAt: I32 },
     (v) => {
-      const [rows, blocks] = toBlocks ? [v.from, v.to] : [v.to, v.from];
+      const [rows, lanes] = toLanes ? [v.from, v.to] : [v.to, v.from];
       return [
         set(v.rowAt, get(rows)),
-        forLoop(v.plane, i32Const(0), get(v.planes), 1, [
-          set(
-            v.blockAt,
-            i32Add(
-              get(blocks),
+        forLoop(v.group, i32Const(0), i32Const(groupReads.length), 1, [
+          forLoop(v.plane, i32Const(0), i32Const(planesPerGroup), 1, [
+            set(
+              v.laneAt,
               i32Add(
-                i32Shl(i32Mul(i32ShrU(get(v.plane), i32Const(2)), get(v.fanIn)), i32Const(4)),
-                i32Shl(i32And(get(v.plane), i32Const(3)), i32Const(2)),
+                get(lanes),
+                floatsToBytes(i32Add(i32Mul(get(v.group), i32Const(fanIn * planesPerGroup)), get(v.plane))),
               ),
             ),
-          ),
-          forLoop(v.k, i32Const(0), get(v.fanIn), 1, [
-            toBlocks
-              ? f32Store(get(v.blockAt), f32Load(get(v.rowAt)))
-              : f32Store(get(v.rowAt), f32Load(get(v.blockAt))),
-            bump(v.rowAt, 4),
-            bump(v.blockAt, 16),
+            forLoop(v.k, i32Const(0), i32Const(fanIn), 1, [
+              toLanes
+                ? f32Store(get(v.laneAt), f32Load(get(v.rowAt)))
+                : f32Store(get(v.rowAt), f32Load(get(v.laneAt))),
+              bump(v.rowAt, 4),
+              bump(v.laneAt, 4 * planesPerGroup),
+            ]),
           ]),
         ]),
       ];
     },
   );
-}
-
-/** target[0 … count) = source, or 0 without a source; count a multiple of 4. */
-function copyFloats(name: FunctionName, zero: boolean): WasmFunction {
-  return wasmFunction(name, i32Params('source', 'target', 'count'), { i: I32 }, (v) => [
-    forLoop(v.i, i32Const(0), floatsToBytes(get(v.count)), 16, [
-      v128Store(i32Add(get(v.target), get(v.i)), zero ? v128Zero : v128Load(i32Add(get(v.source), get(v.i)))),
-    ]),
-  ]);
 }
 
 /** Planes to and from the interiors of padded planes (PAD cells each side), side/4 vectors per row. */
@@ -730,7 +744,10 @@ function padKernel(name: FunctionName, intoPadded: boolean): WasmFunction {
           i32Add(
             get(v.padded),
             i32Add(
-              i32Mul(get(v.paddedRowBytes), i32Add(i32Mul(get(v.plane), i32Add(get(v.side), i32Const(2 * PAD))), i32Const(PAD))),
+              i32Mul(
+                get(v.paddedRowBytes),
+                i32Add(i32Mul(get(v.plane), i32Add(get(v.side), i32Const(2 * PAD))), i32Const(PAD)),
+              ),
               i32Const(PAD * 4),
             ),
           ),
@@ -749,252 +766,300 @@ function padKernel(name: FunctionName, intoPadded: boolean): WasmFunction {
   );
 }
 
-/** convForward over blocks of four planes, two output positions at a time (the position counts are even). */
-const convForwardKernel = wasmFunction(
-  'convForward',
-  i32Params('input', 'reads', 'weightBlocks', 'biases', 'output', 'blocks', 'positions', 'fanIn'),
-  {
-    block: I32, position: I32, k: I32, readA: I32, readB: I32, weight: I32, at: I32,
-    sumA: V128, sumB: V128, w: V128,
-  },
-  (v) => [
-    set(v.readA, get(v.reads)),
-    forLoop(v.block, i32Const(0), get(v.blocks), 1, [
-      forLoop(v.position, i32Const(0), get(v.positions), 2, [
-        set(v.sumA, v128Zero),
-        set(v.sumB, v128Zero),
-        set(v.readB, i32Add(get(v.readA), floatsToBytes(get(v.fanIn)))),
-        set(v.weight, i32Add(get(v.weightBlocks), i32Shl(i32Mul(get(v.block), get(v.fanIn)), i32Const(4)))),
-        forLoop(v.k, i32Const(0), get(v.fanIn), 1, [
-          set(v.w, v128Load(get(v.weight))),
-          set(v.sumA, f32x4Add(get(v.sumA), f32x4Mul(get(v.w), v128Load32Splat(i32Add(get(v.input), i32Load(get(v.readA))))))),
-          set(v.sumB, f32x4Add(get(v.sumB), f32x4Mul(get(v.w), v128Load32Splat(i32Add(get(v.input), i32Load(get(v.readB))))))),
-          bump(v.weight, 16),
-          bump(v.readA, 4),
-          bump(v.readB, 4),
-        ]),
-        set(v.readA, get(v.readB)), // past the second position's reads too
-        ...[0, 1, 2, 3].flatMap((lane) => [
-          // The unit (plane 4·block + lane, position): same index in the biases and the output.
-          set(
-            v.at,
-            floatsToBytes(
-              i32Add(i32Mul(i32Add(i32Shl(get(v.block), i32Const(2)), i32Const(lane)), get(v.positions)), get(v.position)),
-            ),
-          ),
-          f32Store(
-            i32Add(get(v.output), get(v.at)),
-            f32Add(f32x4ExtractLane(get(v.sumA), lane), f32Load(i32Add(get(v.biases), get(v.at)))),
-          ),
-          f32Store(
-            i32Add(get(v.output), get(v.at)),
-            f32Add(f32x4ExtractLane(get(v.sumB), lane), f32Load(i32Add(get(v.biases), get(v.at)), 4)),
-            4,
-          ),
-        ]),
-      ]),
-    ]),
-  ],
-);
+/** Vectors of four planes in a group; the SIMD convolutions need whole vectors. */
+function vectorsPerGroup({ planesPerGroup }: ConvGeometry): number {
+  if (planesPerGroup % 4 !== 0) throw new Error(`SIMD conv: ${planesPerGroup} planes per group is not a multiple of 4`);
+  return planesPerGroup / 4;
+}
 
 /**
- * convBackwardParameters: the output gradient transposed to [block][position][plane % 4], then per block and input
- * line k the four planes' weight gradients at once; back to [plane][k] rows, and the biases' gradients copied.
+ * How many output positions convForward computes at once and how many input lines convBackwardParameters takes at
+ * once: enough accumulators (4–6 vectors) to hide the add latency and to share each load among several of them.
  */
-const convBackwardParametersKernel = wasmFunction(
-  'convBackwardParameters',
-  i32Params(
-    'input', 'reads', 'outputGrad', 'gradBlocksScratch', 'weightBlocksScratch', 'weightGrad', 'biasGrad',
-    'blocks', 'positions', 'fanIn',
-  ),
-  { block: I32, position: I32, k: I32, target: I32, read: I32, grads: I32, rowBytes: I32, sum: V128 },
-  (v) => [
-    set(v.target, get(v.gradBlocksScratch)),
-    forLoop(v.block, i32Const(0), get(v.blocks), 1, [
-      forLoop(v.position, i32Const(0), get(v.positions), 1, [
-        ...[0, 1, 2, 3].map((lane) =>
-          f32Store(
-            get(v.target),
-            f32Load(
-              i32Add(
-                get(v.outputGrad),
-                floatsToBytes(
-                  i32Add(
-                    i32Mul(i32Add(i32Shl(get(v.block), i32Const(2)), i32Const(lane)), get(v.positions)),
-                    get(v.position),
-                  ),
-                ),
-              ),
-            ),
-            lane * 4,
-          ),
-        ),
-        bump(v.target, 16),
-      ]),
-    ]),
-    set(v.rowBytes, floatsToBytes(get(v.fanIn))),
-    set(v.target, get(v.weightBlocksScratch)),
-    forLoop(v.block, i32Const(0), get(v.blocks), 1, [
-      forLoop(v.k, i32Const(0), get(v.fanIn), 1, [
-        set(v.sum, v128Zero),
-        set(
-          v.read,
-          i32Add(get(v.reads), floatsToBytes(i32Add(i32Mul(i32Mul(get(v.block), get(v.positions)), get(v.fanIn)), get(v.k)))),
-        ),
-        set(v.grads, i32Add(get(v.gradBlocksScratch), i32Shl(i32Mul(get(v.block), get(v.positions)), i32Const(4)))),
-        forLoop(v.position, i32Const(0), get(v.positions), 1, [
-          set(
-            v.sum,
-            f32x4Add(get(v.sum), f32x4Mul(v128Load32Splat(i32Add(get(v.input), i32Load(get(v.read)))), v128Load(get(v.grads)))),
-          ),
-          bump(v.read, get(v.rowBytes)),
-          bump(v.grads, 16),
-        ]),
-        v128Store(get(v.target), get(v.sum)),
-        bump(v.target, 16),
-      ]),
-    ]),
-    call('rowsFromBlocks', get(v.weightBlocksScratch), get(v.weightGrad), i32Shl(get(v.blocks), i32Const(2)), get(v.fanIn)),
-    call(
-      'copyFloats',
-      get(v.outputGrad),
-      get(v.biasGrad),
-      i32Mul(i32Shl(get(v.blocks), i32Const(2)), get(v.positions)),
-    ),
-  ],
-);
+function unrolling(geometry: ConvGeometry) {
+  const vectors = vectorsPerGroup(geometry);
+  const positionsAtOnce = vectors === 1 ? 4 : 2;
+  const linesAtOnce = vectors === 1 ? 4 : 1;
+  if (geometry.positions % positionsAtOnce !== 0 || geometry.fanIn % linesAtOnce !== 0) {
+    throw new Error(`SIMD conv: ${geometry.positions} positions × ${geometry.fanIn} lines do not unroll evenly`);
+  }
+  return { vectors, positionsAtOnce, linesAtOnce };
+}
 
 /**
- * convBackwardInput: per position, the four planes' weight rows times their output gradients, four input lines at a
- * time (fanIn is a multiple of 4), each lane scattered onto the padded input cell it reads.
+ * convForward, all planes of a group at once (one accumulator vector per four planes) for several output positions
+ * at once, so that each weight load serves every position and each input load the whole group.
  */
-const convBackwardInputKernel = wasmFunction(
-  'convBackwardInput',
-  i32Params('weights', 'outputGrad', 'inputGrad', 'reads', 'blocks', 'positions', 'fanIn', 'inputCount'),
-  {
-    block: I32, position: I32, k: I32, read: I32, row: I32, rowBytes: I32, gradAt: I32, cell: I32,
-    g0: V128, g1: V128, g2: V128, g3: V128, sum: V128,
-  },
-  (v) => {
-    const gradients = [v.g0, v.g1, v.g2, v.g3];
-    return [
-      call('zeroFloats', i32Const(0), get(v.inputGrad), get(v.inputCount)),
-      set(v.rowBytes, floatsToBytes(get(v.fanIn))),
-      set(v.read, get(v.reads)),
-      forLoop(v.block, i32Const(0), get(v.blocks), 1, [
-        forLoop(v.position, i32Const(0), get(v.positions), 1, [
-          set(
-            v.gradAt,
-            i32Add(
-              get(v.outputGrad),
-              floatsToBytes(i32Add(i32Mul(i32Shl(get(v.block), i32Const(2)), get(v.positions)), get(v.position))),
-            ),
-          ),
-          ...gradients.map((g, lane) =>
-            set(g, f32x4Splat(f32Load(i32Add(get(v.gradAt), i32Mul(i32Const(lane * 4), get(v.positions)))))),
-          ),
-          set(v.row, i32Add(get(v.weights), i32Mul(i32Shl(get(v.block), i32Const(2)), get(v.rowBytes)))),
-          forLoop(v.k, i32Const(0), get(v.fanIn), 4, [
-            set(v.sum, f32x4Mul(v128Load(get(v.row)), get(v.g0))),
-            ...[1, 2, 3].map((plane) =>
-              set(
-                v.sum,
-                f32x4Add(
-                  get(v.sum),
-                  f32x4Mul(v128Load(i32Add(get(v.row), i32Mul(get(v.rowBytes), i32Const(plane)))), get(gradients[plane]!)),
-                ),
+function convForwardKernel(name: FunctionName, geometry: ConvGeometry): WasmFunction {
+  const { positions, fanIn, planesPerGroup, groupReads } = geometry;
+  const { vectors, positionsAtOnce } = unrolling(geometry);
+  const rowBytes = fanIn * 4;
+  return wasmFunction(
+    name,
+    i32Params('input', 'reads', 'weightLanes', 'biases', 'output'),
+    { group: I32, position: I32, k: I32, read: I32, weight: I32, at: I32, w: V128 },
+    (v, local) => {
+      const inputs = range(positionsAtOnce).map(() => local(V128));
+      const sums = range(positionsAtOnce).map(() => range(vectors).map(() => local(V128)));
+      return [
+        set(v.read, get(v.reads)),
+        forLoop(v.group, i32Const(0), i32Const(groupReads.length), 1, [
+          forLoop(v.position, i32Const(0), i32Const(positions), positionsAtOnce, [
+            ...sums.flat().map((sum) => set(sum, v128Zero)),
+            set(v.weight, i32Add(get(v.weightLanes), i32Mul(get(v.group), i32Const(fanIn * planesPerGroup * 4)))),
+            forLoop(v.k, i32Const(0), i32Const(fanIn), 1, [
+              // Input line k of each position: the rows of the read table follow one another.
+              ...inputs.map((x, u) =>
+                set(x, v128Load32Splat(i32Add(get(v.input), i32Load(get(v.read), u * rowBytes)))),
               ),
-            ),
-            ...[0, 1, 2, 3].flatMap((lane) => [
-              set(v.cell, i32Add(get(v.inputGrad), i32Load(get(v.read), lane * 4))),
-              f32Store(get(v.cell), f32Add(f32Load(get(v.cell)), f32x4ExtractLane(get(v.sum), lane))),
+              ...range(vectors).flatMap((g) => [
+                set(v.w, v128Load(get(v.weight), 16 * g)),
+                ...inputs.map((x, u) => set(sums[u]![g]!, f32x4Add(get(sums[u]![g]!), f32x4Mul(get(v.w), get(x))))),
+              ]),
+              bump(v.weight, planesPerGroup * 4),
+              bump(v.read, 4),
             ]),
-            bump(v.row, 16),
-            bump(v.read, 16),
+            bump(v.read, (positionsAtOnce - 1) * rowBytes), // past the other positions' rows too
+            // Unit (plane, position) sits at the same index in the biases and the output.
+            set(
+              v.at,
+              floatsToBytes(i32Add(i32Mul(get(v.group), i32Const(planesPerGroup * positions)), get(v.position))),
+            ),
+            ...range(planesPerGroup).flatMap((plane) =>
+              sums.map((sumsOfPosition, u) => {
+                const offset = (plane * positions + u) * 4;
+                const sum = f32x4ExtractLane(get(sumsOfPosition[plane >> 2]!), plane & 3);
+                return f32Store(
+                  i32Add(get(v.output), get(v.at)),
+                  f32Add(sum, f32Load(i32Add(get(v.biases), get(v.at)), offset)),
+                  offset,
+                );
+              }),
+            ),
           ]),
         ]),
-      ]),
-    ];
-  },
-);
+      ];
+    },
+  );
+}
+
+/**
+ * convBackwardParameters: the output gradient transposed to [group][position][plane in group], then for one or
+ * more input lines at once all of a group's weight gradients; back to [plane][k] rows, and the biases' gradients
+ * copied.
+ */
+function convBackwardParametersKernel(
+  name: FunctionName,
+  geometry: ConvGeometry,
+  rowsFromLanes: FunctionName,
+): WasmFunction {
+  const { outputPlanes, positions, fanIn, planesPerGroup, groupReads } = geometry;
+  const { vectors, linesAtOnce } = unrolling(geometry);
+  return wasmFunction(
+    name,
+    i32Params('input', 'reads', 'outputGrad', 'gradLanes', 'weightGradLanes', 'weightGrad', 'biasGrad'),
+    { group: I32, position: I32, k: I32, target: I32, read: I32, grads: I32 },
+    (v, local) => {
+      const inputs = range(linesAtOnce).map(() => local(V128));
+      const gradVectors = range(vectors).map(() => local(V128));
+      const sums = range(linesAtOnce).map(() => range(vectors).map(() => local(V128)));
+      return [
+        set(v.target, get(v.gradLanes)),
+        forLoop(v.group, i32Const(0), i32Const(groupReads.length), 1, [
+          forLoop(v.position, i32Const(0), i32Const(positions), 1, [
+            ...range(planesPerGroup).map((plane) =>
+              f32Store(
+                get(v.target),
+                f32Load(
+                  i32Add(
+                    get(v.outputGrad),
+                    floatsToBytes(i32Add(i32Mul(get(v.group), i32Const(planesPerGroup * positions)), get(v.position))),
+                  ),
+                  plane * positions * 4,
+                ),
+                plane * 4,
+              ),
+            ),
+            bump(v.target, planesPerGroup * 4),
+          ]),
+        ]),
+        set(v.target, get(v.weightGradLanes)),
+        forLoop(v.group, i32Const(0), i32Const(groupReads.length), 1, [
+          forLoop(v.k, i32Const(0), i32Const(fanIn), linesAtOnce, [
+            ...sums.flat().map((sum) => set(sum, v128Zero)),
+            set(
+              v.read,
+              i32Add(get(v.reads), floatsToBytes(i32Add(i32Mul(get(v.group), i32Const(positions * fanIn)), get(v.k)))),
+            ),
+            set(v.grads, i32Add(get(v.gradLanes), i32Mul(get(v.group), i32Const(positions * planesPerGroup * 4)))),
+            forLoop(v.position, i32Const(0), i32Const(positions), 1, [
+              ...inputs.map((x, l) => set(x, v128Load32Splat(i32Add(get(v.input), i32Load(get(v.read), 4 * l))))),
+              ...gradVectors.flatMap((gradient, g) => [
+                set(gradient, v128Load(get(v.grads), 16 * g)),
+                ...inputs.map((x, l) =>
+                  set(sums[l]![g]!, f32x4Add(get(sums[l]![g]!), f32x4Mul(get(x), get(gradient)))),
+                ),
+              ]),
+              bump(v.read, fanIn * 4),
+              bump(v.grads, planesPerGroup * 4),
+            ]),
+            ...sums.flatMap((sumsOfLine, l) =>
+              sumsOfLine.map((sum, g) => v128Store(get(v.target), get(sum), (l * planesPerGroup + 4 * g) * 4)),
+            ),
+            bump(v.target, linesAtOnce * planesPerGroup * 4),
+          ]),
+        ]),
+        call(rowsFromLanes, get(v.weightGradLanes), get(v.weightGrad)),
+        memoryCopy(get(v.biasGrad), get(v.outputGrad), i32Const(outputPlanes * positions * 4)),
+      ];
+    },
+  );
+}
+
+/**
+ * convBackwardInput, four planes at a time: per position, the four planes' weight rows times their output
+ * gradients, four input lines at a time (fanIn is a multiple of 4), each lane scattered onto the padded input cell
+ * it reads.
+ */
+function convBackwardInputKernel(name: FunctionName, geometry: ConvGeometry, inputCount: number): WasmFunction {
+  const { positions, fanIn, planesPerGroup, groupReads } = geometry;
+  if (fanIn % 4 !== 0) throw new Error(`SIMD conv input gradient: fan-in ${fanIn} is not a multiple of 4`);
+  return wasmFunction(
+    name,
+    i32Params('weights', 'outputGrad', 'inputGrad', 'reads'),
+    {
+      ...i32Params('group', 'block', 'firstPlane', 'position', 'k', 'read', 'row', 'gradAt', 'cell'),
+      sum: V128,
+    },
+    (v, local) => {
+      const gradients = range(4).map(() => local(V128));
+      return [
+        memoryFill(get(v.inputGrad), i32Const(0), i32Const(inputCount * 4)),
+        forLoop(v.group, i32Const(0), i32Const(groupReads.length), 1, [
+          forLoop(v.block, i32Const(0), i32Const(planesPerGroup / 4), 1, [
+            set(
+              v.firstPlane,
+              i32Add(i32Mul(get(v.group), i32Const(planesPerGroup)), i32Shl(get(v.block), i32Const(2))),
+            ),
+            set(v.read, i32Add(get(v.reads), i32Mul(get(v.group), i32Const(positions * fanIn * 4)))),
+            forLoop(v.position, i32Const(0), i32Const(positions), 1, [
+              set(
+                v.gradAt,
+                i32Add(
+                  get(v.outputGrad),
+                  floatsToBytes(i32Add(i32Mul(get(v.firstPlane), i32Const(positions)), get(v.position))),
+                ),
+              ),
+              ...gradients.map((g, plane) => set(g, f32x4Splat(f32Load(get(v.gradAt), plane * positions * 4)))),
+              set(v.row, i32Add(get(v.weights), i32Mul(get(v.firstPlane), i32Const(fanIn * 4)))),
+              forLoop(v.k, i32Const(0), i32Const(fanIn), 4, [
+                set(v.sum, f32x4Mul(v128Load(get(v.row)), get(gradients[0]!))),
+                ...[1, 2, 3].map((plane) =>
+                  set(
+                    v.sum,
+                    f32x4Add(get(v.sum), f32x4Mul(v128Load(get(v.row), plane * fanIn * 4), get(gradients[plane]!))),
+                  ),
+                ),
+                ...range(4).flatMap((lane) => [
+                  set(v.cell, i32Add(get(v.inputGrad), i32Load(get(v.read), lane * 4))),
+                  f32Store(get(v.cell), f32Add(f32Load(get(v.cell)), f32x4ExtractLane(get(v.sum), lane))),
+                ]),
+                bump(v.row, 16),
+                bump(v.read, 16),
+              ]),
+            ]),
+          ]),
+        ]),
+      ];
+    },
+  );
+}
 
 /** linearForward: four outputs per vector along the weight rows, the last outputs % 4 one by one. */
-const linearForwardKernel = wasmFunction(
-  'linearForward',
-  i32Params('input', 'weights', 'biases', 'output', 'inputs', 'outputs'),
-  { j: I32, i: I32, x: I32, w: I32, rowBytes: I32, sum: V128, scalarSum: F32 },
-  (v) => [
-    set(v.rowBytes, floatsToBytes(get(v.outputs))),
-    forLoop(v.j, i32Const(0), i32Sub(get(v.outputs), i32Const(3)), 4, [
-      set(v.sum, v128Load(i32Add(get(v.biases), floatsToBytes(get(v.j))))),
-      set(v.x, get(v.input)),
-      set(v.w, i32Add(get(v.weights), floatsToBytes(get(v.j)))),
-      forLoop(v.i, i32Const(0), get(v.inputs), 1, [
-        set(v.sum, f32x4Add(get(v.sum), f32x4Mul(v128Load32Splat(get(v.x)), v128Load(get(v.w))))),
-        bump(v.x, 4),
-        bump(v.w, get(v.rowBytes)),
-      ]),
-      v128Store(i32Add(get(v.output), floatsToBytes(get(v.j))), get(v.sum)),
-    ]),
-    forLoop(v.j, get(v.j), get(v.outputs), 1, [
-      set(v.scalarSum, f32Load(i32Add(get(v.biases), floatsToBytes(get(v.j))))),
-      set(v.x, get(v.input)),
-      set(v.w, i32Add(get(v.weights), floatsToBytes(get(v.j)))),
-      forLoop(v.i, i32Const(0), get(v.inputs), 1, [
-        set(v.scalarSum, f32Add(get(v.scalarSum), f32Mul(f32Load(get(v.x)), f32Load(get(v.w))))),
-        bump(v.x, 4),
-        bump(v.w, get(v.rowBytes)),
-      ]),
-      f32Store(i32Add(get(v.output), floatsToBytes(get(v.j))), get(v.scalarSum)),
-    ]),
-  ],
-);
-
-/** linearBackward, row by row of the weights: the row's gradient and the input's gradient in one sweep. */
-const linearBackwardKernel = wasmFunction(
-  'linearBackward',
-  i32Params('input', 'weights', 'outputGrad', 'weightGrad', 'biasGrad', 'inputGrad', 'inputs', 'outputs'),
-  {
-    i: I32, j: I32, w: I32, wGrad: I32, rowBytes: I32, x: F32, scalarSum: F32, g: F32,
-    xs: V128, sum: V128, gs: V128,
-  },
-  (v) => [
-    forLoop(v.j, i32Const(0), get(v.outputs), 1, [
-      f32Store(i32Add(get(v.biasGrad), floatsToBytes(get(v.j))), f32Load(i32Add(get(v.outputGrad), floatsToBytes(get(v.j))))),
-    ]),
-    set(v.rowBytes, floatsToBytes(get(v.outputs))),
-    set(v.w, get(v.weights)),
-    set(v.wGrad, get(v.weightGrad)),
-    forLoop(v.i, i32Const(0), get(v.inputs), 1, [
-      set(v.x, f32Load(i32Add(get(v.input), floatsToBytes(get(v.i))))),
-      set(v.xs, f32x4Splat(get(v.x))),
-      set(v.sum, v128Zero),
-      set(v.scalarSum, f32Const(0)),
+const linearForwardKernel = () =>
+  wasmFunction(
+    'linearForward',
+    i32Params('input', 'weights', 'biases', 'output', 'inputs', 'outputs'),
+    { j: I32, i: I32, x: I32, w: I32, rowBytes: I32, sum: V128, scalarSum: F32 },
+    (v) => [
+      set(v.rowBytes, floatsToBytes(get(v.outputs))),
       forLoop(v.j, i32Const(0), i32Sub(get(v.outputs), i32Const(3)), 4, [
-        set(v.gs, v128Load(i32Add(get(v.outputGrad), floatsToBytes(get(v.j))))),
-        v128Store(i32Add(get(v.wGrad), floatsToBytes(get(v.j))), f32x4Mul(get(v.xs), get(v.gs))),
-        set(v.sum, f32x4Add(get(v.sum), f32x4Mul(v128Load(i32Add(get(v.w), floatsToBytes(get(v.j)))), get(v.gs)))),
+        set(v.sum, v128Load(i32Add(get(v.biases), floatsToBytes(get(v.j))))),
+        set(v.x, get(v.input)),
+        set(v.w, i32Add(get(v.weights), floatsToBytes(get(v.j)))),
+        forLoop(v.i, i32Const(0), get(v.inputs), 1, [
+          set(v.sum, f32x4Add(get(v.sum), f32x4Mul(v128Load32Splat(get(v.x)), v128Load(get(v.w))))),
+          bump(v.x, 4),
+          bump(v.w, get(v.rowBytes)),
+        ]),
+        v128Store(i32Add(get(v.output), floatsToBytes(get(v.j))), get(v.sum)),
       ]),
       forLoop(v.j, get(v.j), get(v.outputs), 1, [
-        set(v.g, f32Load(i32Add(get(v.outputGrad), floatsToBytes(get(v.j))))),
-        f32Store(i32Add(get(v.wGrad), floatsToBytes(get(v.j))), f32Mul(get(v.x), get(v.g))),
-        set(v.scalarSum, f32Add(get(v.scalarSum), f32Mul(f32Load(i32Add(get(v.w), floatsToBytes(get(v.j)))), get(v.g)))),
+        set(v.scalarSum, f32Load(i32Add(get(v.biases), floatsToBytes(get(v.j))))),
+        set(v.x, get(v.input)),
+        set(v.w, i32Add(get(v.weights), floatsToBytes(get(v.j)))),
+        forLoop(v.i, i32Const(0), get(v.inputs), 1, [
+          set(v.scalarSum, f32Add(get(v.scalarSum), f32Mul(f32Load(get(v.x)), f32Load(get(v.w))))),
+          bump(v.x, 4),
+          bump(v.w, get(v.rowBytes)),
+        ]),
+        f32Store(i32Add(get(v.output), floatsToBytes(get(v.j))), get(v.scalarSum)),
       ]),
-      f32Store(
-        i32Add(get(v.inputGrad), floatsToBytes(get(v.i))),
-        f32Add(
-          f32Add(
-            f32Add(f32x4ExtractLane(get(v.sum), 0), f32x4ExtractLane(get(v.sum), 1)),
-            f32Add(f32x4ExtractLane(get(v.sum), 2), f32x4ExtractLane(get(v.sum), 3)),
-          ),
-          get(v.scalarSum),
+    ],
+  );
+
+/** linearBackward, row by row of the weights: the row's gradient and the input's gradient in one sweep. */
+const linearBackwardKernel = () =>
+  wasmFunction(
+    'linearBackward',
+    i32Params('input', 'weights', 'outputGrad', 'weightGrad', 'biasGrad', 'inputGrad', 'inputs', 'outputs'),
+    {
+      i: I32, j: I32, w: I32, wGrad: I32, rowBytes: I32, x: F32, scalarSum: F32, g: F32,
+      xs: V128, sum: V128, gs: V128,
+    },
+    (v) => [
+      forLoop(v.j, i32Const(0), get(v.outputs), 1, [
+        f32Store(
+          i32Add(get(v.biasGrad), floatsToBytes(get(v.j))),
+          f32Load(i32Add(get(v.outputGrad), floatsToBytes(get(v.j)))),
         ),
-      ),
-      bump(v.w, get(v.rowBytes)),
-      bump(v.wGrad, get(v.rowBytes)),
-    ]),
-  ],
-);
+      ]),
+      set(v.rowBytes, floatsToBytes(get(v.outputs))),
+      set(v.w, get(v.weights)),
+      set(v.wGrad, get(v.weightGrad)),
+      forLoop(v.i, i32Const(0), get(v.inputs), 1, [
+        set(v.x, f32Load(i32Add(get(v.input), floatsToBytes(get(v.i))))),
+        set(v.xs, f32x4Splat(get(v.x))),
+        set(v.sum, v128Zero),
+        set(v.scalarSum, f32Const(0)),
+        forLoop(v.j, i32Const(0), i32Sub(get(v.outputs), i32Const(3)), 4, [
+          set(v.gs, v128Load(i32Add(get(v.outputGrad), floatsToBytes(get(v.j))))),
+          v128Store(i32Add(get(v.wGrad), floatsToBytes(get(v.j))), f32x4Mul(get(v.xs), get(v.gs))),
+          set(v.sum, f32x4Add(get(v.sum), f32x4Mul(v128Load(i32Add(get(v.w), floatsToBytes(get(v.j)))), get(v.gs)))),
+        ]),
+        forLoop(v.j, get(v.j), get(v.outputs), 1, [
+          set(v.g, f32Load(i32Add(get(v.outputGrad), floatsToBytes(get(v.j))))),
+          f32Store(i32Add(get(v.wGrad), floatsToBytes(get(v.j))), f32Mul(get(v.x), get(v.g))),
+          set(
+            v.scalarSum,
+            f32Add(get(v.scalarSum), f32Mul(f32Load(i32Add(get(v.w), floatsToBytes(get(v.j)))), get(v.g))),
+          ),
+        ]),
+        f32Store(
+          i32Add(get(v.inputGrad), floatsToBytes(get(v.i))),
+          f32Add(
+            f32Add(
+              f32Add(f32x4ExtractLane(get(v.sum), 0), f32x4ExtractLane(get(v.sum), 1)),
+              f32Add(f32x4ExtractLane(get(v.sum), 2), f32x4ExtractLane(get(v.sum), 3)),
+            ),
+            get(v.scalarSum),
+          ),
+        ),
+        bump(v.w, get(v.rowBytes)),
+        bump(v.wGrad, get(v.rowBytes)),
+      ]),
+    ],
+  );
 
 /**
  * tanh in float32 to within 1.3 units in the last place (torch's vectorised tanh is within 1): below |x| = 0.625,
@@ -1012,86 +1077,95 @@ const TANH_DOUBLED_CLAMP = 40;
 const LN2_HIGH = 0.693145751953125; // ln 2 in two parts, the first exact in float32 with room to spare
 const LN2_LOW = 1.428606765330187e-6;
 
-const tanhKernel = wasmFunction(
-  'tanhForward',
-  i32Params('input', 'output', 'count'),
-  { i: I32, x: V128, a: V128, a2: V128, poly: V128, y: V128, n: V128, r: V128, e: V128, small: V128, large: V128 },
-  (v) => {
-    const horner = (coefficients: number[], at: number): Code[] => [
-      set(v.poly, f32x4Const(coefficients.at(-1)!)),
-      ...coefficients
-        .slice(0, -1)
-        .reverse()
-        .map((c) => set(v.poly, f32x4Add(f32x4Mul(get(v.poly), get(at)), f32x4Const(c)))),
-    ];
-    return [
+const tanhKernel = () =>
+  wasmFunction(
+    'tanhForward',
+    i32Params('input', 'output', 'count'),
+    { i: I32, x: V128, a: V128, a2: V128, poly: V128, y: V128, n: V128, r: V128, e: V128, small: V128, large: V128 },
+    (v) => {
+      const horner = (coefficients: number[], at: number): Code[] => [
+        set(v.poly, f32x4Const(coefficients.at(-1)!)),
+        ...coefficients
+          .slice(0, -1)
+          .reverse()
+          .map((c) => set(v.poly, f32x4Add(f32x4Mul(get(v.poly), get(at)), f32x4Const(c)))),
+      ];
+      return [
+        forLoop(v.i, i32Const(0), floatsToBytes(get(v.count)), 16, [
+          set(v.x, v128Load(i32Add(get(v.input), get(v.i)))),
+          set(v.a, f32x4Abs(get(v.x))),
+          set(v.a2, f32x4Mul(get(v.a), get(v.a))),
+          ...horner(TANH_SMALL_COEFFICIENTS, v.a2),
+          set(v.small, f32x4Add(get(v.a), f32x4Mul(f32x4Mul(get(v.a), get(v.a2)), get(v.poly)))),
+          set(v.y, f32x4Min(f32x4Add(get(v.a), get(v.a)), f32x4Const(TANH_DOUBLED_CLAMP))),
+          set(v.n, f32x4Nearest(f32x4Mul(get(v.y), f32x4Const(Math.LOG2E)))),
+          set(
+            v.r,
+            f32x4Sub(
+              f32x4Sub(get(v.y), f32x4Mul(get(v.n), f32x4Const(LN2_HIGH))),
+              f32x4Mul(get(v.n), f32x4Const(LN2_LOW)),
+            ),
+          ),
+          ...horner(EXP_TAYLOR, v.r),
+          // 2ⁿ built from its bits: exponent field n + 127.
+          set(
+            v.e,
+            f32x4Mul(get(v.poly), i32x4Shl(i32x4Add(i32x4TruncSatF32x4S(get(v.n)), i32x4Const(127)), i32Const(23))),
+          ),
+          set(
+            v.large,
+            f32x4Sub(f32x4Const(1), f32x4Div(f32x4Const(2), f32x4Add(get(v.e), f32x4Const(1)))),
+          ),
+          v128Store(
+            i32Add(get(v.output), get(v.i)),
+            // |tanh| from the right branch, then the sign of x.
+            v128Or(
+              v128Bitselect(get(v.small), get(v.large), f32x4Lt(get(v.a), f32x4Const(TANH_SMALL_LIMIT))),
+              v128And(get(v.x), i32x4Const(-0x80000000)),
+            ),
+          ),
+        ]),
+      ];
+    },
+  );
+
+const tanhBackwardKernel = () =>
+  wasmFunction(
+    'tanhBackward',
+    i32Params('output', 'outputGrad', 'inputGrad', 'count'),
+    { i: I32, y: V128 },
+    (v) => [
       forLoop(v.i, i32Const(0), floatsToBytes(get(v.count)), 16, [
-        set(v.x, v128Load(i32Add(get(v.input), get(v.i)))),
-        set(v.a, f32x4Abs(get(v.x))),
-        set(v.a2, f32x4Mul(get(v.a), get(v.a))),
-        ...horner(TANH_SMALL_COEFFICIENTS, v.a2),
-        set(v.small, f32x4Add(get(v.a), f32x4Mul(f32x4Mul(get(v.a), get(v.a2)), get(v.poly)))),
-        set(v.y, f32x4Min(f32x4Add(get(v.a), get(v.a)), f32x4Const(TANH_DOUBLED_CLAMP))),
-        set(v.n, f32x4Nearest(f32x4Mul(get(v.y), f32x4Const(Math.LOG2E)))),
-        set(
-          v.r,
-          f32x4Sub(f32x4Sub(get(v.y), f32x4Mul(get(v.n), f32x4Const(LN2_HIGH))), f32x4Mul(get(v.n), f32x4Const(LN2_LOW))),
-        ),
-        ...horner(EXP_TAYLOR, v.r),
-        // 2ⁿ built from its bits: exponent field n + 127.
-        set(
-          v.e,
-          f32x4Mul(get(v.poly), i32x4Shl(i32x4Add(i32x4TruncSatF32x4S(get(v.n)), i32x4Const(127)), i32Const(23))),
-        ),
-        set(
-          v.large,
-          f32x4Sub(f32x4Const(1), f32x4Div(f32x4Const(2), f32x4Add(get(v.e), f32x4Const(1)))),
-        ),
+        set(v.y, v128Load(i32Add(get(v.output), get(v.i)))),
         v128Store(
-          i32Add(get(v.output), get(v.i)),
-          // |tanh| from the right branch, then the sign of x.
-          v128Or(
-            v128Bitselect(get(v.small), get(v.large), f32x4Lt(get(v.a), f32x4Const(TANH_SMALL_LIMIT))),
-            v128And(get(v.x), i32x4Const(-0x80000000)),
+          i32Add(get(v.inputGrad), get(v.i)),
+          f32x4Mul(
+            v128Load(i32Add(get(v.outputGrad), get(v.i))),
+            f32x4Sub(f32x4Const(1), f32x4Mul(get(v.y), get(v.y))),
           ),
         ),
       ]),
-    ];
-  },
-);
+    ],
+  );
 
-const tanhBackwardKernel = wasmFunction(
-  'tanhBackward',
-  i32Params('output', 'outputGrad', 'inputGrad', 'count'),
-  { i: I32, y: V128 },
-  (v) => [
-    forLoop(v.i, i32Const(0), floatsToBytes(get(v.count)), 16, [
-      set(v.y, v128Load(i32Add(get(v.output), get(v.i)))),
-      v128Store(
-        i32Add(get(v.inputGrad), get(v.i)),
-        f32x4Mul(v128Load(i32Add(get(v.outputGrad), get(v.i))), f32x4Sub(f32x4Const(1), f32x4Mul(get(v.y), get(v.y)))),
-      ),
-    ]),
-  ],
-);
-
-const sgdKernel = wasmFunction(
-  'sgd',
-  { parameters: I32, gradients: I32, rate: F32, count: I32 },
-  { i: I32, rates: V128 },
-  (v) => [
-    set(v.rates, f32x4Splat(get(v.rate))),
-    forLoop(v.i, i32Const(0), floatsToBytes(get(v.count)), 16, [
-      v128Store(
-        i32Add(get(v.parameters), get(v.i)),
-        f32x4Sub(
-          v128Load(i32Add(get(v.parameters), get(v.i))),
-          f32x4Mul(get(v.rates), v128Load(i32Add(get(v.gradients), get(v.i)))),
+const sgdKernel = () =>
+  wasmFunction(
+    'sgd',
+    { parameters: I32, gradients: I32, rate: F32, count: I32 },
+    { i: I32, rates: V128 },
+    (v) => [
+      set(v.rates, f32x4Splat(get(v.rate))),
+      forLoop(v.i, i32Const(0), floatsToBytes(get(v.count)), 16, [
+        v128Store(
+          i32Add(get(v.parameters), get(v.i)),
+          f32x4Sub(
+            v128Load(i32Add(get(v.parameters), get(v.i))),
+            f32x4Mul(get(v.rates), v128Load(i32Add(get(v.gradients), get(v.i)))),
+          ),
         ),
-      ),
-    ]),
-  ],
-);
+      ]),
+    ],
+  );
 
 /**
  * Where every buffer lives in a network's WebAssembly memory: the network's buffers, the kernels' scratch, and the
@@ -1100,12 +1174,12 @@ const sgdKernel = wasmFunction(
  */
 const WASM_LAYOUT_LENGTHS = {
   ...NETWORK_BUFFERS,
-  h1WeightBlocks: H1_PLANES * H1_GEOMETRY.fanIn,
-  h2WeightBlocks: H2_PLANES * H2_GEOMETRY.fanIn,
-  weightGradBlocks: Math.max(H1_PLANES * H1_GEOMETRY.fanIn, H2_PLANES * H2_GEOMETRY.fanIn),
-  outputGradBlocks: Math.max(H1_UNITS, H2_UNITS),
-  h1Reads: H1_GEOMETRY.blockReads.length * H1_GEOMETRY.positions * H1_GEOMETRY.fanIn,
-  h2Reads: H2_GEOMETRY.blockReads.length * H2_GEOMETRY.positions * H2_GEOMETRY.fanIn,
+  h1WeightLanes: H1_PLANES * H1_GEOMETRY.fanIn,
+  h2WeightLanes: H2_PLANES * H2_GEOMETRY.fanIn,
+  weightGradLanes: Math.max(H1_PLANES * H1_GEOMETRY.fanIn, H2_PLANES * H2_GEOMETRY.fanIn),
+  outputGradLanes: Math.max(H1_UNITS, H2_UNITS),
+  h1Reads: H1_GEOMETRY.groupReads.length * H1_GEOMETRY.positions * H1_GEOMETRY.fanIn,
+  h2Reads: H2_GEOMETRY.groupReads.length * H2_GEOMETRY.positions * H2_GEOMETRY.fanIn,
 };
 type WasmBufferName = keyof typeof WASM_LAYOUT_LENGTHS;
 const vectorsOf = (floats: number) => Math.ceil(floats / 4) * 4;
@@ -1124,68 +1198,95 @@ const at = (name: WasmBufferName): Code => i32Const(WASM_LAYOUT.offsets[name]);
 const parameterAt = (name: ParameterName): Code => i32Const(WASM_LAYOUT.offsets.parameters + slotOf(name).offset * 4);
 const gradientAt = (name: ParameterName): Code => i32Const(WASM_LAYOUT.offsets.gradients + slotOf(name).offset * 4);
 const vectorCount = (floats: number): Code => i32Const(vectorsOf(floats));
-const convShape = (geometry: ConvGeometry): Code[] => [
-  i32Const(geometry.blockReads.length),
-  i32Const(geometry.positions),
-  i32Const(geometry.fanIn),
-];
 
-/** The forward pass, layer by layer as forward() runs the reference, on this module's fixed layout. */
-const forwardFunction = wasmFunction('forward', {}, {}, () => [
-  call('blocksFromRows', parameterAt('H1w'), at('h1WeightBlocks'), i32Const(H1_PLANES), i32Const(H1_GEOMETRY.fanIn)),
-  call('blocksFromRows', parameterAt('H2w'), at('h2WeightBlocks'), i32Const(H2_PLANES), i32Const(H2_GEOMETRY.fanIn)),
-  call('convForward', at('inputPadded'), at('h1Reads'), at('h1WeightBlocks'), parameterAt('H1b'), at('h1Sum'), ...convShape(H1_GEOMETRY)),
-  call('tanhForward', at('h1Sum'), at('h1'), vectorCount(H1_UNITS)),
-  call('pad', at('h1'), at('h1Padded'), i32Const(H1_PLANES), i32Const(H1_SIDE)),
-  call('convForward', at('h1Padded'), at('h2Reads'), at('h2WeightBlocks'), parameterAt('H2b'), at('h2Sum'), ...convShape(H2_GEOMETRY)),
-  call('tanhForward', at('h2Sum'), at('h2'), vectorCount(H2_UNITS)),
-  call('linearForward', at('h2'), parameterAt('H3w'), parameterAt('H3b'), at('h3Sum'), i32Const(H2_UNITS), i32Const(H3_UNITS)),
-  call('tanhForward', at('h3Sum'), at('h3'), vectorCount(H3_UNITS)),
-  call('linearForward', at('h3'), parameterAt('outw'), parameterAt('outb'), at('outSum'), i32Const(H3_UNITS), i32Const(OUTPUT_UNITS)),
-  call('tanhForward', at('outSum'), at('output'), vectorCount(OUTPUT_UNITS)),
-]);
+/** Every function of the module, generated at first use. */
+function kernelFunctions(): WasmFunction[] {
+  /** The forward pass, layer by layer as forward() runs the reference, on this module's fixed layout. */
+  const forwardFunction = wasmFunction('forward', {}, {}, () => [
+    call('h1LanesFromRows', parameterAt('H1w'), at('h1WeightLanes')),
+    call('h2LanesFromRows', parameterAt('H2w'), at('h2WeightLanes')),
+    call('h1ConvForward', at('inputPadded'), at('h1Reads'), at('h1WeightLanes'), parameterAt('H1b'), at('h1Sum')),
+    call('tanhForward', at('h1Sum'), at('h1'), vectorCount(H1_UNITS)),
+    call('pad', at('h1'), at('h1Padded'), i32Const(H1_PLANES), i32Const(H1_SIDE)),
+    call('h2ConvForward', at('h1Padded'), at('h2Reads'), at('h2WeightLanes'), parameterAt('H2b'), at('h2Sum')),
+    call('tanhForward', at('h2Sum'), at('h2'), vectorCount(H2_UNITS)),
+    call(
+      'linearForward',
+      ...[at('h2'), parameterAt('H3w'), parameterAt('H3b'), at('h3Sum')],
+      ...[i32Const(H2_UNITS), i32Const(H3_UNITS)],
+    ),
+    call('tanhForward', at('h3Sum'), at('h3'), vectorCount(H3_UNITS)),
+    call(
+      'linearForward',
+      ...[at('h3'), parameterAt('outw'), parameterAt('outb'), at('outSum')],
+      ...[i32Const(H3_UNITS), i32Const(OUTPUT_UNITS)],
+    ),
+    call('tanhForward', at('outSum'), at('output'), vectorCount(OUTPUT_UNITS)),
+  ]);
 
-const backwardFunction = wasmFunction('backward', {}, {}, () => [
-  call('tanhBackward', at('output'), at('outputGrad'), at('outSumGrad'), vectorCount(OUTPUT_UNITS)),
-  call('linearBackward', at('h3'), parameterAt('outw'), at('outSumGrad'), gradientAt('outw'), gradientAt('outb'), at('h3Grad'), i32Const(H3_UNITS), i32Const(OUTPUT_UNITS)),
-  call('tanhBackward', at('h3'), at('h3Grad'), at('h3SumGrad'), vectorCount(H3_UNITS)),
-  call('linearBackward', at('h2'), parameterAt('H3w'), at('h3SumGrad'), gradientAt('H3w'), gradientAt('H3b'), at('h2Grad'), i32Const(H2_UNITS), i32Const(H3_UNITS)),
-  call('tanhBackward', at('h2'), at('h2Grad'), at('h2SumGrad'), vectorCount(H2_UNITS)),
-  call('convBackwardParameters', at('h1Padded'), at('h2Reads'), at('h2SumGrad'), at('outputGradBlocks'), at('weightGradBlocks'), gradientAt('H2w'), gradientAt('H2b'), ...convShape(H2_GEOMETRY)),
-  call('convBackwardInput', parameterAt('H2w'), at('h2SumGrad'), at('h1PaddedGrad'), at('h2Reads'), ...convShape(H2_GEOMETRY), vectorCount(H1_PADDED_UNITS)),
-  call('unpad', at('h1Grad'), at('h1PaddedGrad'), i32Const(H1_PLANES), i32Const(H1_SIDE)),
-  call('tanhBackward', at('h1'), at('h1Grad'), at('h1SumGrad'), vectorCount(H1_UNITS)),
-  call('convBackwardParameters', at('inputPadded'), at('h1Reads'), at('h1SumGrad'), at('outputGradBlocks'), at('weightGradBlocks'), gradientAt('H1w'), gradientAt('H1b'), ...convShape(H1_GEOMETRY)),
-]);
+  /** The backward pass, as backward() runs the reference; H1 gets no input gradient (nothing upstream learns). */
+  const backwardFunction = wasmFunction('backward', {}, {}, () => [
+    call('tanhBackward', at('output'), at('outputGrad'), at('outSumGrad'), vectorCount(OUTPUT_UNITS)),
+    call(
+      'linearBackward',
+      ...[at('h3'), parameterAt('outw'), at('outSumGrad')],
+      ...[gradientAt('outw'), gradientAt('outb'), at('h3Grad')],
+      ...[i32Const(H3_UNITS), i32Const(OUTPUT_UNITS)],
+    ),
+    call('tanhBackward', at('h3'), at('h3Grad'), at('h3SumGrad'), vectorCount(H3_UNITS)),
+    call(
+      'linearBackward',
+      ...[at('h2'), parameterAt('H3w'), at('h3SumGrad')],
+      ...[gradientAt('H3w'), gradientAt('H3b'), at('h2Grad')],
+      ...[i32Const(H2_UNITS), i32Const(H3_UNITS)],
+    ),
+    call('tanhBackward', at('h2'), at('h2Grad'), at('h2SumGrad'), vectorCount(H2_UNITS)),
+    call(
+      'h2ConvBackwardParameters',
+      ...[at('h1Padded'), at('h2Reads'), at('h2SumGrad'), at('outputGradLanes'), at('weightGradLanes')],
+      ...[gradientAt('H2w'), gradientAt('H2b')],
+    ),
+    call('h2ConvBackwardInput', parameterAt('H2w'), at('h2SumGrad'), at('h1PaddedGrad'), at('h2Reads')),
+    call('unpad', at('h1Grad'), at('h1PaddedGrad'), i32Const(H1_PLANES), i32Const(H1_SIDE)),
+    call('tanhBackward', at('h1'), at('h1Grad'), at('h1SumGrad'), vectorCount(H1_UNITS)),
+    call(
+      'h1ConvBackwardParameters',
+      ...[at('inputPadded'), at('h1Reads'), at('h1SumGrad'), at('outputGradLanes'), at('weightGradLanes')],
+      ...[gradientAt('H1w'), gradientAt('H1b')],
+    ),
+  ]);
 
-const sgdStepFunction = wasmFunction('sgdStep', { rate: F32 }, {}, (v) => [
-  call('sgd', at('parameters'), at('gradients'), get(v.rate), i32Const(PARAMETER_COUNT)),
-]);
+  const sgdStepFunction = wasmFunction('sgdStep', { rate: F32 }, {}, (v) => [
+    call('sgd', at('parameters'), at('gradients'), get(v.rate), i32Const(PARAMETER_COUNT)),
+  ]);
 
-const FUNCTIONS: readonly WasmFunction[] = [
-  reorderWeights('blocksFromRows', true),
-  reorderWeights('rowsFromBlocks', false),
-  copyFloats('copyFloats', false),
-  copyFloats('zeroFloats', true),
-  padKernel('pad', true),
-  padKernel('unpad', false),
-  convForwardKernel,
-  convBackwardParametersKernel,
-  convBackwardInputKernel,
-  linearForwardKernel,
-  linearBackwardKernel,
-  tanhKernel,
-  tanhBackwardKernel,
-  sgdKernel,
-  forwardFunction,
-  backwardFunction,
-  sgdStepFunction,
-];
+  return [
+    reorderWeights('h1LanesFromRows', H1_GEOMETRY, true),
+    reorderWeights('h1RowsFromLanes', H1_GEOMETRY, false),
+    reorderWeights('h2LanesFromRows', H2_GEOMETRY, true),
+    reorderWeights('h2RowsFromLanes', H2_GEOMETRY, false),
+    padKernel('pad', true),
+    padKernel('unpad', false),
+    convForwardKernel('h1ConvForward', H1_GEOMETRY),
+    convForwardKernel('h2ConvForward', H2_GEOMETRY),
+    convBackwardParametersKernel('h1ConvBackwardParameters', H1_GEOMETRY, 'h1RowsFromLanes'),
+    convBackwardParametersKernel('h2ConvBackwardParameters', H2_GEOMETRY, 'h2RowsFromLanes'),
+    convBackwardInputKernel('h2ConvBackwardInput', H2_GEOMETRY, H1_PADDED_UNITS),
+    linearForwardKernel(),
+    linearBackwardKernel(),
+    tanhKernel(),
+    tanhBackwardKernel(),
+    sgdKernel(),
+    forwardFunction,
+    backwardFunction,
+    sgdStepFunction,
+  ];
+}
 
 /** The binary module: types, the imported memory, functions, exports, code. */
 function assemble(functions: readonly WasmFunction[], pages: number): Uint8Array {
   functions.forEach((f, i) => {
-    if (f.name !== FUNCTION_NAMES[i]) throw new Error(`kernel ${f.name} is out of order (expected ${FUNCTION_NAMES[i]})`);
+    if (f.name !== FUNCTION_NAMES[i]) throw new Error(`kernel ${f.name} out of order (expected ${FUNCTION_NAMES[i]})`);
   });
   const vector = (items: Code[]): Code => [...unsignedLeb(items.length), ...items.flat()];
   const text = (value: string): Code => vector([...new TextEncoder().encode(value)].map((byte) => [byte]));
@@ -1195,7 +1296,9 @@ function assemble(functions: readonly WasmFunction[], pages: number): Uint8Array
     const body = [...vector(f.locals.map((type) => [1, type])), ...f.body, 0x0b];
     return [...unsignedLeb(body.length), ...body];
   });
-  const exported = functions.flatMap((f, i) => (EXPORTED.includes(f.name) ? [[...text(f.name), 0x00, ...unsignedLeb(i)]] : []));
+  const exported = functions.flatMap((f, i) =>
+    EXPORTED.includes(f.name) ? [[...text(f.name), 0x00, ...unsignedLeb(i)]] : [],
+  );
   const memoryImport = [...text('env'), ...text('memory'), 0x02, 0x01, ...unsignedLeb(pages), ...unsignedLeb(pages)];
   return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // "\0asm", version 1
@@ -1221,6 +1324,6 @@ const WebAssemblyApi = (globalThis as unknown as { WebAssembly: WebAssemblyJsApi
 let compiledModule: object | null = null;
 
 function kernelModule(): object {
-  compiledModule ??= new WebAssemblyApi.Module(assemble(FUNCTIONS, WASM_LAYOUT.pages));
+  compiledModule ??= new WebAssemblyApi.Module(assemble(kernelFunctions(), WASM_LAYOUT.pages));
   return compiledModule;
 }

@@ -192,6 +192,13 @@ export const requestSchemas = {
     /** A safetensors file with the PyTorch reproduction's state_dict names and shapes. */
     result: z.strictObject({ fileName: z.string(), base64: z.string() }),
   },
+  getWeights: {
+    params: z.strictObject({ checkpointId: id }),
+    /** The weights as named tensors (state_dict names and shapes, values row-major), e.g. to draw the H1 kernels. */
+    result: z.strictObject({
+      tensors: z.array(z.strictObject({ name: z.string(), shape: z.array(z.int()), values: z.array(finite) })),
+    }),
+  },
   importWeights: {
     /** Becomes a new finished run with preset 'imported' whose pass-0 checkpoint holds the weights. */
     params: z.strictObject({ name: fileName, base64: base64(MAX_WEIGHTS_FILE_BYTES) }),

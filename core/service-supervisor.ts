@@ -19,7 +19,6 @@ import {
   errorResponse,
   eventMessage,
   type RequestMessage,
-  type ServiceMessage,
   type Transport,
 } from './protocol';
 
@@ -92,7 +91,7 @@ export function superviseService(options: SupervisorOptions): ServiceSupervisor 
   let readyWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
   let stopped: Promise<void> | undefined;
 
-  const deliver = (message: ServiceMessage | unknown) => {
+  const deliver = (message: unknown) => {
     for (const handler of [...handlers]) handler(message);
   };
   const settleReadyWaiters = (error?: Error) => {
@@ -142,6 +141,11 @@ export function superviseService(options: SupervisorOptions): ServiceSupervisor 
   const onChildExit = (exited: ServiceChild, reason: string) => {
     if (exited !== child) return;
     child = undefined;
+    processGone(reason);
+  };
+
+  /** The current process has gone (or never started): answer for it, then restart it or give up. */
+  const processGone = (reason: string) => {
     const unanswered = [...inFlight];
     inFlight.clear();
     if (state === 'stopped') {
@@ -181,9 +185,7 @@ export function superviseService(options: SupervisorOptions): ServiceSupervisor 
       started = options.spawn();
     } catch (error) {
       // Spawning itself failed (a missing entry file, say): the same accounting as a process that died at once.
-      const placeholder = { pid: undefined } as ServiceChild;
-      child = placeholder;
-      onChildExit(placeholder, `could not start: ${(error as Error).message}`);
+      processGone(`could not start: ${(error as Error).message}`);
       return;
     }
     child = started;

@@ -178,8 +178,6 @@ export interface SubsetData extends Dataset1989 {
   sourceId: number;
 }
 
-export type SplitName = 'train' | 'test';
-
 /** What a pass's row keeps: the engine's result without the weights, which go to the checkpoint. */
 export type PassRecord = Omit<PassResult, 'parameters'>;
 

@@ -26,6 +26,9 @@ export interface TrainConfig {
   optimizer?: OptimizerName;
 }
 
+/** What training and evaluation read of a split. */
+export type LabelledImages = Pick<Split, 'count' | 'inputs' | 'labels'>;
+
 export interface SplitMetrics {
   /** Mean squared error over examples and outputs. */
   loss: number;
@@ -64,18 +67,22 @@ export type EvaluationMode = 'worker' | 'in-thread';
 
 export interface RunOptions {
   config: TrainConfig;
-  train: Split;
-  test: Split;
+  train: LabelledImages;
+  test: LabelledImages;
   /** Continue from the weights after `passesDone` passes instead of the seeded initialisation. */
   resume?: { parameters: Float32Array; passesDone: number };
+  /** Default 'worker'. */
   evaluation?: EvaluationMode;
   onProgress?: (progress: PassProgress) => void;
   /**
-   * Examples between progress reports; after each report the run yields to the event loop (so a service can take
-   * messages) and checks `signal`. Default 256, a few tens of milliseconds.
+   * Examples between progress reports; after each report the run yields to the event loop (so that a service can
+   * take messages) and then checks `signal`. Default 256, a few milliseconds of training.
    */
   progressEvery?: number;
-  /** Aborting stops the run before its next example; passes already trained are still evaluated and yielded. */
+  /**
+   * Aborting stops the run at the next check, between two examples: the pass in progress is dropped, the passes
+   * already trained are still evaluated and yielded, and the iteration then ends without an error.
+   */
   signal?: AbortSignal;
 }
 
@@ -92,7 +99,9 @@ export function checkTrainConfig(config: TrainConfig, trainCount: number): void 
   if (!Number.isInteger(config.seed) || config.seed < 0 || config.seed > 0xffffffff) {
     fail('seed', `must be an integer in [0, 2^32), got ${config.seed}`);
   }
-  if (!Number.isInteger(config.passes) || config.passes < 1) fail('passes', `must be a positive integer, got ${config.passes}`);
+  if (!Number.isInteger(config.passes) || config.passes < 1) {
+    fail('passes', `must be a positive integer, got ${config.passes}`);
+  }
   if (!Number.isFinite(config.learningRate) || config.learningRate <= 0) {
     fail('learningRate', `must be a positive number, got ${config.learningRate}`);
   }
@@ -100,19 +109,23 @@ export function checkTrainConfig(config: TrainConfig, trainCount: number): void 
   if (limit !== undefined && limit !== null && (!Number.isInteger(limit) || limit < 1 || limit > trainCount)) {
     fail('trainLimit', `must be an integer from 1 to ${trainCount}, got ${limit}`);
   }
-  if (config.optimizer !== undefined && config.optimizer !== 'sgd') fail('optimizer', `"${config.optimizer}" is unknown`);
+  if (config.optimizer !== undefined && config.optimizer !== 'sgd') {
+    fail('optimizer', `"${config.optimizer}" is unknown`);
+  }
 }
 
-function checkSplit(split: Split, name: string): void {
+function checkSplit(split: LabelledImages, name: string): void {
   if (!Number.isInteger(split.count) || split.count < 1) {
     throw new RangeError(`${name} split: count must be a positive integer, got ${split.count}`);
   }
   if (split.inputs.length !== split.count * INPUT_PIXELS || split.labels.length !== split.count) {
     throw new RangeError(
-      `${name} split: ${split.count} examples need ${split.count * INPUT_PIXELS} input values and ${split.count} labels, ` +
-        `got ${split.inputs.length} and ${split.labels.length}`,
+      `${name} split: ${split.count} examples need ${split.count * INPUT_PIXELS} input values and ` +
+        `${split.count} labels, got ${split.inputs.length} and ${split.labels.length}`,
     );
   }
+  const bad = split.labels.findIndex((label) => label >= CLASSES);
+  if (bad >= 0) throw new RangeError(`${name} split: label ${split.labels[bad]} of example ${bad} is not 0–9`);
 }
 
 /** The seeded initial weights of a run, as a fresh parameter array. */
@@ -135,7 +148,7 @@ export function sgdStep<A extends FloatArray>(net: Network<A>, learningRate: num
 /** One SGD step on example `index` of `split`; `target` is a 10-float scratch buffer. */
 export function trainStep<A extends FloatArray>(
   net: Network<A>,
-  split: Split,
+  split: LabelledImages,
   index: number,
   target: Float32Array,
   learningRate: number,
@@ -148,7 +161,7 @@ export function trainStep<A extends FloatArray>(
 }
 
 /** Loss, error and exact misses of the network's current weights on a whole split, with its confusion matrix. */
-export function evaluateSplit<A extends FloatArray>(net: Network<A>, split: Split): SplitEvaluation {
+export function evaluateSplit<A extends FloatArray>(net: Network<A>, split: LabelledImages): SplitEvaluation {
   const target = new Float32Array(CLASSES);
   const counts = new Uint32Array(CLASSES * CLASSES);
   let lossSum = 0;
@@ -179,7 +192,7 @@ interface Evaluator {
   close(): Promise<void>;
 }
 
-function inThreadEvaluator(train: Split, test: Split): Evaluator {
+function inThreadEvaluator(train: LabelledImages, test: LabelledImages): Evaluator {
   const net = createNetwork();
   return {
     async evaluate(parameters) {
@@ -192,8 +205,8 @@ function inThreadEvaluator(train: Split, test: Split): Evaluator {
 
 /** What the evaluation worker is started with and answers; see eval-worker.ts. */
 export interface EvalWorkerData {
-  train: Split;
-  test: Split;
+  train: LabelledImages;
+  test: LabelledImages;
 }
 export type EvalWorkerReply = { ok: true; evaluation: PassEvaluation } | { ok: false; message: string };
 
@@ -215,8 +228,20 @@ async function evalWorkerScript(): Promise<URL> {
   return new URL(`data:text/javascript,${encodeURIComponent(bundle.outputFiles[0]!.text)}`);
 }
 
-async function workerEvaluator(train: Split, test: Split): Promise<Evaluator> {
-  const workerData: EvalWorkerData = { train, test };
+/**
+ * A split's images and labels copied once into shared memory: the worker then reads the same bytes, where a plain
+ * array would be serialised and copied again on its side (and count twice against peak memory).
+ */
+function inSharedMemory({ count, inputs, labels }: LabelledImages): LabelledImages {
+  const shared = new Float32Array(new SharedArrayBuffer(inputs.byteLength));
+  shared.set(inputs);
+  const sharedLabels = new Uint8Array(new SharedArrayBuffer(labels.byteLength));
+  sharedLabels.set(labels);
+  return { count, inputs: shared, labels: sharedLabels };
+}
+
+async function workerEvaluator(train: LabelledImages, test: LabelledImages): Promise<Evaluator> {
+  const workerData: EvalWorkerData = { train: inSharedMemory(train), test: inSharedMemory(test) };
   const worker = new Worker(await evalWorkerScript(), { workerData });
   // Requests are answered in order, one at a time.
   const waiting: { resolve: (e: PassEvaluation) => void; reject: (error: Error) => void }[] = [];
@@ -315,12 +340,12 @@ export async function* runTraining(options: RunOptions): AsyncGenerator<PassResu
   try {
     passes: for (let pass = firstPass; pass <= config.passes; pass++) {
       for (let done = 0; done < examples; ) {
+        if (signal?.aborted) break passes;
         const end = Math.min(examples, done + progressEvery);
         for (; done < end; done++) trainStep(net, train, done, target, config.learningRate);
         onProgress?.({ pass, examplesDone: done, examplesTotal: examples });
         await nextMacrotask();
         yield* takeReady();
-        if (signal?.aborted) break passes;
       }
       evaluate(pass, net.parameters.slice());
       if (!inWorker) await evaluations;

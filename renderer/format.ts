@@ -15,6 +15,8 @@ export function formatCount(count: number): string {
 
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '–';
+  // A pass on a few hundred examples takes well under a second; "0 s" would say nothing.
+  if (seconds < 10) return `${Math.max(0, seconds).toFixed(1)} s`;
   const whole = Math.max(0, Math.round(seconds));
   const hours = Math.floor(whole / 3600);
   const minutes = Math.floor((whole % 3600) / 60);

@@ -206,7 +206,8 @@ function runH2Only(net: Network<Float64Array>): void {
         H2_INPUT_PLANES[o]!.forEach((plane, slot) => {
           for (let ky = 0; ky < 5; ky++) {
             for (let kx = 0; kx < 5; kx++) {
-              sum += H2w[((o * 8 + slot) * 5 + ky) * 5 + kx]! * net.h1Padded[(plane * 12 + 2 * y + ky) * 12 + 2 * x + kx]!;
+              const weight = H2w[((o * 8 + slot) * 5 + ky) * 5 + kx]!;
+              sum += weight * net.h1Padded[(plane * 12 + 2 * y + ky) * 12 + 2 * x + kx]!;
             }
           }
         });
@@ -225,7 +226,9 @@ describe('backward', () => {
     const net = createReferenceNetwork(Float64Array);
     initializeParameters(net.parameters, 1337);
     const jitter = new MT19937(99);
-    for (let i = 0; i < PARAMETER_COUNT; i++) net.parameters[i] = net.parameters[i]! + 0.1 * (jitter.nextFloat24() - 0.5);
+    for (let i = 0; i < PARAMETER_COUNT; i++) {
+      net.parameters[i] = net.parameters[i]! + 0.1 * (jitter.nextFloat24() - 0.5);
+    }
     const image = syntheticImage();
     const target = new Float32Array(10);
     writeTargets(3, target);
@@ -264,7 +267,9 @@ describe('backward', () => {
     const reference = createReferenceNetwork(Float64Array);
     initializeParameters(simd.parameters, 5);
     const jitter = new MT19937(17);
-    for (let i = 0; i < PARAMETER_COUNT; i++) simd.parameters[i] = simd.parameters[i]! + 0.1 * (jitter.nextFloat24() - 0.5);
+    for (let i = 0; i < PARAMETER_COUNT; i++) {
+      simd.parameters[i] = simd.parameters[i]! + 0.1 * (jitter.nextFloat24() - 0.5);
+    }
     reference.parameters.set(simd.parameters);
     const target = new Float32Array(10);
     writeTargets(7, target);

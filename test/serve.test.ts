@@ -1,7 +1,7 @@
 // Browser mode for real: the HTTP + WebSocket server in this process, the engine service as a real child process
 // (dist/core/service.js, built by the global setup), a real database in a temporary folder.
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +35,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await supervisor?.stop();
+  rmSync(work, { recursive: true, force: true });
 });
 
 interface HttpResult {
@@ -272,10 +273,9 @@ describe('a service that dies', () => {
     const events: EngineEvent[] = [];
     engine.onEvent((event) => events.push(event));
 
-    const { datasets } = await engine.listDatasets();
-    expect(datasets).toHaveLength(1);
+    const { dataset } = await engine.importMnist({ from: 'bundled' });
     const { run } = await engine.createRun({
-      datasetId: datasets[0]!.id,
+      datasetId: dataset.id,
       preset: 'sgd-1989',
       config: { passes: 2, trainLimit: 300 },
       start: true,

@@ -217,7 +217,7 @@ describe('runs', () => {
   });
 
   it('pauses, stops and resumes a run to weights bit-identical to an uninterrupted one', async () => {
-    const config = { passes: 3, trainLimit: 1000 };
+    const config = { passes: 3, trainLimit: 7291 };
     const { run } = await service.api.createRun({ datasetId, preset: 'sgd-1989', config, start: true });
     await service.waitForEvent('trainingProgress', (progress) => progress.runId === run.id && progress.pass === 1);
     const paused = await service.api.pauseRun({ runId: run.id });
@@ -280,6 +280,19 @@ describe('weights', () => {
     expect(exported.fileName).toBe(`lecun1989-run${trainedRun.id}-pass3.safetensors`);
     const { parameters, metadata } = decodeWeights(base64ToBytes(exported.base64), exported.fileName);
     expect(metadata).toMatchObject({ run: String(trainedRun.id), pass: '3', preset: 'sgd-1989' });
+
+    const { tensors } = await service.api.getWeights({ checkpointId });
+    expect(tensors.map((tensor) => [tensor.name, tensor.shape])).toEqual([
+      ['H1w', [12, 1, 5, 5]],
+      ['H1b', [12, 8, 8]],
+      ['H2w', [12, 8, 5, 5]],
+      ['H2b', [12, 4, 4]],
+      ['H3w', [192, 30]],
+      ['H3b', [30]],
+      ['outw', [30, 10]],
+      ['outb', [10]],
+    ]);
+    expect(Float32Array.from(tensors.flatMap((tensor) => tensor.values))).toEqual(parameters);
 
     const imported = await service.api.importWeights({ name: 'mine.safetensors', base64: exported.base64 });
     expect(imported.run).toMatchObject({ preset: 'imported', status: 'finished', config: null, datasetId: null, passesDone: 0 });

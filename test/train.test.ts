@@ -162,19 +162,36 @@ describe('runTraining', () => {
     expect(progress.at(-1)).toEqual({ pass: 2, examplesDone: 100, examplesTotal: 300 });
   });
 
+  it('keeps a pass that finished just as the run was aborted', async () => {
+    const uninterrupted = await collect();
+    const controller = new AbortController();
+    const results = await collect({
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.pass === 1 && p.examplesDone === p.examplesTotal) controller.abort();
+      },
+    });
+    expect(determined(results)).toEqual(determined(uninterrupted.slice(0, 1)));
+  });
+
   it('refuses bad configs and inputs with errors naming the field', async () => {
     const bad = async (options: Partial<RunOptions>) => collect(options);
     await expect(bad({ config: { ...config, learningRate: -1 } })).rejects.toThrow(TrainConfigError);
     await expect(bad({ config: { ...config, learningRate: Number.NaN } })).rejects.toThrow(/learningRate/);
     await expect(bad({ config: { ...config, passes: 0 } })).rejects.toThrow(/passes/);
     await expect(bad({ config: { ...config, seed: -3 } })).rejects.toThrow(/seed/);
-    await expect(bad({ config: { ...config, trainLimit: 301 } })).rejects.toThrow(/trainLimit must be an integer from 1 to 300/);
+    await expect(bad({ config: { ...config, trainLimit: 301 } })).rejects.toThrow(
+      /trainLimit must be an integer from 1 to 300/,
+    );
     await expect(bad({ resume: { parameters: new Float32Array(5), passesDone: 1 } })).rejects.toThrow(/9760/);
     await expect(bad({ resume: { parameters: initialParameters(1), passesDone: 4 } })).rejects.toThrow(/passesDone/);
     const nan = initialParameters(1);
     nan[17] = Number.NaN;
     await expect(bad({ resume: { parameters: nan, passesDone: 0 } })).rejects.toThrow(/non-finite/);
     await expect(bad({ train: { ...train, count: 301 } })).rejects.toThrow(/train split/);
+    const badLabels = { ...test, labels: test.labels.slice() };
+    badLabels.labels[7] = 12;
+    await expect(bad({ test: badLabels })).rejects.toThrow(/test split: label 12 of example 7 is not 0–9/);
   });
 });
 

@@ -27,7 +27,8 @@ describe('weights as safetensors', () => {
   it('writes exactly the reproduction’s names and shapes, in float32, values in place', () => {
     const parameters = initialParameters(1337);
     const { tensors, metadata } = decodeSafetensors(encodeWeights(parameters, { pass: '3' }), 'written');
-    expect(Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t.shape]))).toEqual(REPRODUCTION_SHAPES);
+    const shapes = Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t.shape]));
+    expect(shapes).toEqual(REPRODUCTION_SHAPES);
     const views = parameterViews(parameters);
     for (const [name, tensor] of Object.entries(tensors)) {
       expect(Array.from(tensor.data)).toEqual(Array.from(views[name as keyof typeof views]));

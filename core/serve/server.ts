@@ -217,7 +217,7 @@ export async function startServeServer(options: ServeOptions): Promise<RunningSe
     });
   });
   port = (server.address() as AddressInfo).port;
-  const csp = contentSecurityPolicy([`ws://127.0.0.1:${port}`, `ws://localhost:${port}`]);
+  const csp = contentSecurityPolicy({ extraConnectSources: [`ws://127.0.0.1:${port}`, `ws://localhost:${port}`] });
   securityHeaders = {
     'Content-Security-Policy': csp,
     'X-Content-Type-Options': 'nosniff',

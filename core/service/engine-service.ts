@@ -6,7 +6,7 @@
  * the queue lives in memory, so after a restart a queued run waits to be started again.
  */
 import { MnistFileError, bundledMnistDir, type NamedBytes } from '../mnist';
-import { argmax, createNetwork, forward, PARAMETER_COUNT } from '../network';
+import { argmax, createNetwork, forward, PARAMETER_COUNT, PARAMETER_LAYOUT } from '../network';
 import {
   base64ToBytes,
   bytesToBase64,
@@ -178,6 +178,17 @@ export class EngineService {
         engine: run.engineVersion,
       });
       return { fileName: `lecun1989-run${run.id}-pass${checkpoint.pass}.safetensors`, base64: bytesToBase64(bytes) };
+    },
+
+    getWeights: ({ checkpointId }) => {
+      const weights = this.weightsOf(checkpointId);
+      return {
+        tensors: PARAMETER_LAYOUT.map(({ name, shape, offset, length }) => ({
+          name,
+          shape: [...shape],
+          values: Array.from(weights.subarray(offset, offset + length)),
+        })),
+      };
     },
 
     importWeights: ({ name, base64 }) => {

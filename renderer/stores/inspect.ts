@@ -1,8 +1,7 @@
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
 import { PARAMETER_SHAPES } from '../../core/network';
-import { base64ToBytes, MAX_IMAGES_PER_REQUEST, type CheckpointInfo, type Result } from '../../core/protocol';
-import { checkTensorShapes, decodeSafetensors } from '../../core/safetensors';
+import { MAX_IMAGES_PER_REQUEST, type CheckpointInfo, type Result } from '../../core/protocol';
 import { DEFAULT_SEED } from '../../core/subset';
 import { useApi } from '../api/key';
 import { describeError } from '../errors';
@@ -180,29 +179,26 @@ export const useInspectStore = defineStore('inspect', () => {
     chosen.value = { kind: 'drawing' };
   }
 
-  /**
-   * H1's kernels, read from the checkpoint's exported safetensors: the protocol has no request for raw weights, and
-   * the export is the one the user would save anyway, checked by the same decoder the engine uses.
-   */
   /** The checkpoint whose kernels are being fetched, so that a second ask for the same ones waits for the first. */
   let kernelsLoadingFor: number | null = null;
+
+  /** H1's learned kernels, from the checkpoint's weights. */
   async function loadKernels(): Promise<void> {
     const current = model.value;
     if (current === null || kernelsLoadingFor === current.checkpointId) return;
     kernelsLoadingFor = current.checkpointId;
-    const exported = await attempt(() => api.exportWeights({ checkpointId: current.checkpointId })).finally(() => {
+    const weights = await attempt(() => api.getWeights({ checkpointId: current.checkpointId })).finally(() => {
       if (kernelsLoadingFor === current.checkpointId) kernelsLoadingFor = null;
     });
-    if (exported === undefined || model.value !== current) return;
-    try {
-      const { tensors } = decodeSafetensors(base64ToBytes(exported.base64), exported.fileName);
-      checkTensorShapes(tensors, PARAMETER_SHAPES, exported.fileName);
-      const weights = tensors.H1w!.data;
-      const taps = KERNEL_SIDE * KERNEL_SIDE;
-      kernels.value = Array.from({ length: H1_KERNELS }, (_, kernel) => Array.from(weights.subarray(kernel * taps, (kernel + 1) * taps)));
-    } catch (caught) {
-      error.value = describeError(caught);
+    if (weights === undefined || model.value !== current) return;
+    const h1w = weights.tensors.find((tensor) => tensor.name === 'H1w');
+    const expected = PARAMETER_SHAPES.H1w;
+    const taps = KERNEL_SIDE * KERNEL_SIDE;
+    if (h1w === undefined || h1w.shape.join() !== expected.join() || h1w.values.length !== H1_KERNELS * taps) {
+      error.value = `The checkpoint's weights hold no H1w tensor of shape [${expected.join(', ')}]`;
+      return;
     }
+    kernels.value = Array.from({ length: H1_KERNELS }, (_, kernel) => h1w.values.slice(kernel * taps, (kernel + 1) * taps));
   }
 
   return {

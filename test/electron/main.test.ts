@@ -1,11 +1,11 @@
 // The Electron main process with a stand-in 'electron' module: the window and session follow Electron's security
 // checklist, IPC refuses foreign callers and malformed requests before the service sees them, the dialogs read
 // and write the files themselves, and a crashed service is restarted and the page told.
-import { mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   eventMessage,
   METHODS,
@@ -74,6 +74,8 @@ beforeAll(async () => {
   answerRequests(service());
   announceReady(service());
 });
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 beforeEach(() => {
   answers = {

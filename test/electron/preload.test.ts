@@ -1,7 +1,7 @@
 // The preload with a stand-in 'electron': what it exposes to the page, and that the bundle a sandboxed preload
 // runs requires nothing but 'electron'.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -78,6 +78,7 @@ describe('the bundles', () => {
     const requires = (file: string) => [...readFileSync(join(out, file), 'utf8').matchAll(/\brequire\("([^"]+)"\)/g)].map((match) => match[1]);
     expect(new Set(requires('preload.cjs'))).toEqual(new Set(['electron']));
     const mainRequires = requires('main.cjs');
+    rmSync(out, { recursive: true, force: true });
     expect(mainRequires).toContain('electron');
     expect(mainRequires.filter((name) => name !== 'electron' && !name!.startsWith('node:'))).toEqual([]);
   });

@@ -145,6 +145,7 @@ export class FakeEngine {
       config: options.datasetId === null ? null : { seed: 1337, passes: 23, learningRate: 0.03, trainLimit: null },
       status: options.status,
       datasetId: options.datasetId,
+      subsetId: this.datasets.find((known) => known.id === options.datasetId)?.subsets[0]?.id ?? null,
       seed: options.datasetId === null ? null : 1337,
       engineVersion: 'test',
       error: null,
@@ -284,6 +285,13 @@ export class FakeEngine {
       const tensors: Record<string, Tensor> = {};
       for (const slot of PARAMETER_LAYOUT) tensors[slot.name] = { shape: [...slot.shape], data: parameters.subarray(slot.offset, slot.offset + slot.length) };
       return { fileName: `run-${checkpoint.runId}-pass-${checkpoint.pass}.safetensors`, base64: bytesToBase64(encodeSafetensors(tensors)) };
+    },
+    getWeights: ({ checkpointId }) => {
+      if (!this.checkpoints.some((known) => known.id === checkpointId)) throw new EngineError('not_found', `checkpoint ${checkpointId} does not exist`);
+      const parameters = checkpointParameters(checkpointId);
+      return {
+        tensors: PARAMETER_LAYOUT.map((slot) => ({ name: slot.name, shape: [...slot.shape], values: Array.from(parameters.subarray(slot.offset, slot.offset + slot.length)) })),
+      };
     },
     importWeights: () => {
       const run = this.addRun({ datasetId: null, status: 'finished', preset: 'imported' });
