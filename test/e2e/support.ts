@@ -42,18 +42,39 @@ export function rowCells(rows: Locator): Promise<string[][]> {
   );
 }
 
-/** The RGBA bytes of a canvas as the page drew them (not as CSS shows them: the dark theme inverts digits). */
+/** A canvas as the page's scripts see it (not as CSS shows it: the dark theme inverts digits). */
+interface CanvasElement {
+  width: number;
+  height: number;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null;
+}
+
+/** The RGBA bytes of a small canvas (a digit, the draw pad's input). */
 export async function canvasPixels(canvas: Locator): Promise<{ width: number; height: number; rgba: number[] }> {
   return canvas.evaluate((element) => {
-    const canvas = element as unknown as {
-      width: number;
-      height: number;
-      getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null;
-    };
+    const canvas = element as unknown as CanvasElement;
     const context = canvas.getContext('2d');
     if (context === null) throw new Error('the canvas has no 2d context');
     return { width: canvas.width, height: canvas.height, rgba: Array.from(context.getImageData(0, 0, canvas.width, canvas.height).data) };
   });
+}
+
+/** How many opaque pixels of a canvas are within `tolerance` of a colour in every channel; counted in the page. */
+export async function pixelsOfColour(canvas: Locator, rgb: readonly [number, number, number], tolerance = 24): Promise<number> {
+  return canvas.evaluate(
+    (element, { rgb, tolerance }) => {
+      const canvas = element as unknown as CanvasElement;
+      const data = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data;
+      if (data === undefined) throw new Error('the canvas has no 2d context');
+      let count = 0;
+      for (let i = 0; i < data.length; i += 4) {
+        const near = [0, 1, 2].every((channel) => Math.abs(data[i + channel]! - rgb[channel]!) <= tolerance);
+        if (near && data[i + 3]! > 200) count++;
+      }
+      return count;
+    },
+    { rgb, tolerance },
+  );
 }
 
 /** The labels of the 1989-style subset's digits, read straight from the MNIST label files the way subset.ts draws. */

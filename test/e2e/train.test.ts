@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_SIZE, TRAIN_SIZE } from '../../core/subset';
-import { canvasPixels, importBundledMnist, openApp, openView, rowCells, SLOW_STEP_MS, STEP_MS, textOf, type E2eApp } from './support';
+import { importBundledMnist, openApp, openView, pixelsOfColour, rowCells, SLOW_STEP_MS, STEP_MS, textOf, type E2eApp } from './support';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'core', 'cli.js');
 
@@ -61,15 +61,7 @@ function expectedCells(line: PassLine): string[] {
 const passRows = (page: Page) => page.getByTestId('pass-table').getByTestId('pass-row');
 const runStatus = (page: Page) => textOf(page.getByTestId('run-status'));
 
-/** Canvas pixels near a series colour of renderer/charts.ts: how much of a curve (and its legend box) is drawn. */
-async function pixelsOfColour(page: Page, testId: string, [r, g, b]: readonly [number, number, number]): Promise<number> {
-  const { rgba } = await canvasPixels(page.getByTestId(testId));
-  let count = 0;
-  for (let i = 0; i < rgba.length; i += 4) {
-    if (rgba[i + 3]! > 200 && Math.abs(rgba[i]! - r) < 24 && Math.abs(rgba[i + 1]! - g) < 24 && Math.abs(rgba[i + 2]! - b) < 24) count++;
-  }
-  return count;
-}
+/** The series colours of renderer/charts.ts: pixels of them on a chart are its curves (and their legend boxes). */
 const TRAIN_BLUE = [0x2f, 0x6f, 0xb3] as const;
 const TEST_ORANGE = [0xd9, 0x73, 0x1a] as const;
 
@@ -85,8 +77,8 @@ describe('a short run', () => {
     const { page } = app;
     const expected = cliPasses(2, 300);
     const baseline = {
-      train: await pixelsOfColour(page, 'error-chart', TRAIN_BLUE),
-      test: await pixelsOfColour(page, 'error-chart', TEST_ORANGE),
+      train: await pixelsOfColour(page.getByTestId('error-chart'), TRAIN_BLUE),
+      test: await pixelsOfColour(page.getByTestId('error-chart'), TEST_ORANGE),
     };
     expect(await passRows(page).count()).toBe(0);
 
@@ -118,8 +110,8 @@ describe('a short run', () => {
 
     // Both charts hold the two passes of both splits and the paper's two reference lines, and draw the curves.
     for (const chart of ['error-chart', 'loss-chart']) expect(await page.getByTestId(chart).getAttribute('data-points')).toBe('8');
-    await expect.poll(() => pixelsOfColour(page, 'error-chart', TRAIN_BLUE)).toBeGreaterThan(baseline.train + 100);
-    await expect.poll(() => pixelsOfColour(page, 'error-chart', TEST_ORANGE)).toBeGreaterThan(baseline.test + 100);
+    await expect.poll(() => pixelsOfColour(page.getByTestId('error-chart'), TRAIN_BLUE)).toBeGreaterThan(baseline.train + 100);
+    await expect.poll(() => pixelsOfColour(page.getByTestId('error-chart'), TEST_ORANGE)).toBeGreaterThan(baseline.test + 100);
     await app.screenshot('train');
   });
 });
