@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SEED, IMAGE_PIXELS, INPUT_PIXELS, resize28to16, TRAIN_SIZE } from '../../core/subset';
 import { STANDARD_FILE_NAMES } from '../../core/mnist';
 import { legacyPermutation, MT19937 } from '../../core/rng';
-import { canvasPixels, MNIST_DIR, MNIST_FILE_NAMES, openApp, rowCells, SLOW_STEP_MS, subsetLabels, textOf, type E2eApp } from './support';
+import { canvasPixels, MNIST_DIR, MNIST_FILE_NAMES, openApp, rowCells, SLOW_STEP_MS, STEP_MS, subsetLabels, TEST_MS, textOf, type E2eApp } from './support';
 
 let app: E2eApp;
 
@@ -17,7 +17,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-});
+}, STEP_MS);
 
 /** What the dataset list shows, row by row; the list must not change when an import fails or repeats. */
 const datasetRows = () => rowCells(app.page.getByTestId('dataset-row'));
@@ -74,7 +74,7 @@ describe('loading MNIST through the file input', () => {
     expect(counts.map((cells) => cells.slice(0, 2))).toEqual(expectedCounts.map((count, digit) => [String(digit), count.toLocaleString('en-US')]));
     expect(expectedCounts.reduce((sum, count) => sum + count, 0)).toBe(TRAIN_SIZE);
     await app.screenshot('data');
-  });
+  }, TEST_MS);
 
   it('reports the same files given raw as already present, and still lists one dataset', async () => {
     const { page } = app;
@@ -83,7 +83,7 @@ describe('loading MNIST through the file input', () => {
     await expect.poll(() => textOf(page.getByTestId('import-result')), { timeout: SLOW_STEP_MS }).toMatch(/^These files are already stored as "/);
     expect(await page.getByTestId('import-error').count()).toBe(0);
     expect(await datasetRows()).toEqual(before);
-  });
+  }, TEST_MS);
 
   it('refuses a corrupt file with a readable message naming it, and leaves the dataset list as it was', async () => {
     const { page } = app;
@@ -111,5 +111,5 @@ describe('loading MNIST through the file input', () => {
     expect(await datasetRows()).toEqual(before);
     await app.screenshot('data-corrupt-file');
     expect(app.pageErrors).toEqual([]);
-  });
+  }, TEST_MS);
 });

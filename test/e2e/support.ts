@@ -29,6 +29,8 @@ export const MNIST_FILE_NAMES = [
 /** Long enough for a busy two-core machine to import MNIST or evaluate a model; short enough to fail in a run. */
 export const SLOW_STEP_MS = 60_000;
 export const STEP_MS = 20_000;
+/** A test's own limit, above its steps' so that a step that times out says which step it was. */
+export const TEST_MS = 2 * SLOW_STEP_MS;
 
 /** A locator's text as rendered (side-by-side elements apart), whitespace collapsed, for comparing what the page says. */
 export async function textOf(locator: Locator): Promise<string> {

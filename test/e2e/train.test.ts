@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_SIZE, TRAIN_SIZE } from '../../core/subset';
-import { importBundledMnist, openApp, openView, pixelsOfColour, rowCells, SLOW_STEP_MS, STEP_MS, textOf, type E2eApp } from './support';
+import { importBundledMnist, openApp, openView, pixelsOfColour, rowCells, SLOW_STEP_MS, STEP_MS, TEST_MS, textOf, type E2eApp } from './support';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'core', 'cli.js');
 
@@ -17,11 +17,11 @@ beforeAll(async () => {
   app = await openApp('train');
   await importBundledMnist(app.page);
   await openView(app.page, 'train');
-}, 2 * SLOW_STEP_MS);
+}, TEST_MS);
 
 afterAll(async () => {
   await app?.close();
-});
+}, STEP_MS);
 
 interface SplitMetrics {
   loss: number;
@@ -113,7 +113,7 @@ describe('a short run', () => {
     await expect.poll(() => pixelsOfColour(page.getByTestId('error-chart'), TRAIN_BLUE)).toBeGreaterThan(baseline.train + 100);
     await expect.poll(() => pixelsOfColour(page.getByTestId('error-chart'), TEST_ORANGE)).toBeGreaterThan(baseline.test + 100);
     await app.screenshot('train');
-  });
+  }, TEST_MS);
 });
 
 describe('a longer run', () => {
@@ -160,5 +160,5 @@ describe('a longer run', () => {
     expect(Number(last[5])).toBeLessThan(15);
     for (const button of ['pause-button', 'stop-button', 'resume-button']) expect(await page.getByTestId(button).isDisabled()).toBe(true);
     expect(app.pageErrors).toEqual([]);
-  });
+  }, TEST_MS);
 });
