@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import vue from '@vitejs/plugin-vue';
 import { defineConfig, type Plugin } from 'vite';
-import { contentSecurityPolicy } from './core/content-security-policy';
+import { contentSecurityPolicy } from './core/content-security-policy.ts';
 
 /**
  * The built page carries the app's Content-Security-Policy in a meta tag: Electron loads it from file://, where no

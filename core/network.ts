@@ -463,12 +463,11 @@ export function createNetwork(): Network<Float32Array> {
   reads('h2Reads', H2_GEOMETRY);
   const buffers = {} as Record<BufferName, Float32Array>;
   for (const name of Object.keys(NETWORK_BUFFERS) as BufferName[]) buffers[name] = view(name);
-  const exports = instance.exports as unknown as { forward(): void; backward(): void; sgdStep(rate: number): void };
   return paddedBorders({
     ...buffers,
     param: parameterViews(buffers.parameters),
     grad: parameterViews(buffers.gradients),
-    kernels: { forward: exports.forward, backward: exports.backward, sgdStep: exports.sgdStep },
+    kernels: instance.exports as unknown as NetworkKernels,
   });
 }
 
@@ -1201,7 +1200,10 @@ const vectorCount = (floats: number): Code => i32Const(vectorsOf(floats));
 
 /** Every function of the module, generated at first use. */
 function kernelFunctions(): WasmFunction[] {
-  /** The forward pass, layer by layer as forward() runs the reference, on this module's fixed layout. */
+  /**
+   * The forward pass, layer by layer as forward() runs the reference, on this module's fixed layout. The conv weights
+   * are laid out for the lanes afresh every time, so whatever was written to `parameters` takes effect at once.
+   */
   const forwardFunction = wasmFunction('forward', {}, {}, () => [
     call('h1LanesFromRows', parameterAt('H1w'), at('h1WeightLanes')),
     call('h2LanesFromRows', parameterAt('H2w'), at('h2WeightLanes')),

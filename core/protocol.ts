@@ -8,7 +8,7 @@
  *   request   {v: 1, type: 'request', id, method, params}
  *   response  {v: 1, type: 'response', id, ok: true, result} | {v: 1, type: 'response', id, ok: false, error}
  *   event     {v: 1, type: 'event', event, data}
- * Binary payloads (MNIST files, safetensors) travel as base64 strings: the only byte encoding that survives a
+ * Binary payloads (MNIST and USPS files, safetensors, ONNX) travel as base64 strings: the only byte encoding that survives a
  * JSON WebSocket unchanged, at a third more size, which is fine for files of at most tens of megabytes.
  */
 import { z } from 'zod';
@@ -73,15 +73,31 @@ export type PassMetrics = z.infer<typeof PassMetricsSchema>;
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 
+/**
+ * 'mnist': the MNIST files, from which a 1989-style subset is drawn for each seed. 'usps': the paper's own digits
+ * (USPS, 16×16 already) with their published training/test split, which no seed changes.
+ */
+export const DatasetKindSchema = z.enum(['mnist', 'usps']);
+export type DatasetKind = z.infer<typeof DatasetKindSchema>;
+
+/** A USPS set's fixed split is listed as its one subset, with this seed. */
+export const USPS_SUBSET_SEED = 0;
+
 export const DatasetInfoSchema = z.strictObject({
   id,
+  /** A dataset described without a kind comes from before USPS was read, when every dataset was MNIST. */
+  kind: DatasetKindSchema.default('mnist'),
   name: z.string(),
-  /** SHA-256 of each file's uncompressed IDX contents, so a gzip and a raw copy of the same file agree. */
+  /**
+   * MNIST: SHA-256 of each file's uncompressed IDX contents, so a gzip and a raw copy of the same file agree.
+   * USPS: SHA-256 of each split's decoded images (float32, little-endian) and labels (a byte each), so neither gzip
+   * nor how the values are printed makes a copy a different dataset.
+   */
   sha256: z.strictObject({ trainImages: sha256, trainLabels: sha256, testImages: sha256, testLabels: sha256 }),
   trainCount: z.int(),
   testCount: z.int(),
   createdAt: z.int(),
-  /** The 1989-style subsets drawn so far, one per seed. */
+  /** MNIST: the 1989-style subsets drawn so far, one per seed. USPS: its published split, with seed USPS_SUBSET_SEED. */
   subsets: z.array(z.strictObject({ id, seed, trainCount: z.int(), testCount: z.int(), runCount: z.int() })),
   runCount: z.int(),
 });
@@ -96,6 +112,7 @@ export const RunSummarySchema = z.strictObject({
   datasetId: id.nullable(),
   /** The 1989-style subset (of the dataset, for the seed) the run trains on. */
   subsetId: id.nullable(),
+  /** The subset's seed: USPS_SUBSET_SEED for a run on a USPS set, whose initial weights config.seed seeds. */
   seed: seed.nullable(),
   engineVersion: z.string(),
   error: z.string().nullable(),
@@ -144,6 +161,24 @@ export const ImportMnistParamsSchema = z.discriminatedUnion('from', [
   }),
 ]);
 
+export const ImportUspsParamsSchema = z.discriminatedUnion('from', [
+  /**
+   * Read by the service: the training and the test file (zip.train and zip.test, or usps and usps.t, raw or gzip), or
+   * one folder holding them. For the CLI and the Electron main process, which know paths.
+   */
+  z.strictObject({ from: z.literal('paths'), paths: z.array(fileName).min(1).max(2), name: z.string().max(200).optional() }),
+  /** The two files as bytes: for the browser. The split is told by each file's name, so send the published names. */
+  z.strictObject({
+    from: z.literal('bytes'),
+    files: z.array(z.strictObject({ name: fileName, base64: base64(MAX_FILE_BYTES) })).min(1).max(2),
+    name: z.string().max(200).optional(),
+  }),
+]);
+
+/** 'safetensors': the PyTorch reproduction's state_dict names and shapes. 'onnx': a model for ONNX Runtime and Netron. */
+export const ExportFormatSchema = z.enum(['safetensors', 'onnx']);
+export type ExportFormat = z.infer<typeof ExportFormatSchema>;
+
 const runRef = z.strictObject({ runId: id });
 const runResult = z.strictObject({ run: RunSummarySchema });
 const empty = z.strictObject({});
@@ -158,6 +193,11 @@ export const requestSchemas = {
     params: ImportMnistParamsSchema,
     result: z.strictObject({ dataset: DatasetInfoSchema, created: z.boolean() }),
   },
+  /** Stores the USPS set (dataset kind 'usps'); importing the same contents again stores nothing new. */
+  importUsps: {
+    params: ImportUspsParamsSchema,
+    result: z.strictObject({ dataset: DatasetInfoSchema, created: z.boolean() }),
+  },
   listDatasets: { params: empty, result: z.strictObject({ datasets: z.array(DatasetInfoSchema) }) },
   deleteDataset: {
     /** Refused with 'dataset_in_use' while runs use the dataset, unless `force`, which deletes those runs too. */
@@ -165,6 +205,7 @@ export const requestSchemas = {
     result: z.strictObject({ deletedRuns: z.int() }),
   },
   createRun: {
+    /** On a USPS dataset the run trains on its fixed split, and config.seed only seeds the initial weights. */
     params: z.strictObject({
       datasetId: id,
       preset: z.string().min(1).max(64),
@@ -188,8 +229,8 @@ export const requestSchemas = {
   getRun: { params: runRef, result: z.strictObject({ run: RunDetailSchema }) },
   listCheckpoints: { params: runRef, result: z.strictObject({ checkpoints: z.array(CheckpointInfoSchema) }) },
   exportWeights: {
-    params: z.strictObject({ checkpointId: id }),
-    /** A safetensors file with the PyTorch reproduction's state_dict names and shapes. */
+    params: z.strictObject({ checkpointId: id, format: ExportFormatSchema.default('safetensors') }),
+    /** The file in the format asked for; its name ends in .safetensors or .onnx. */
     result: z.strictObject({ fileName: z.string(), base64: z.string() }),
   },
   getWeights: {
@@ -205,6 +246,7 @@ export const requestSchemas = {
     result: z.strictObject({ run: RunSummarySchema, checkpointId: id }),
   },
   evaluate: {
+    /** `seed` picks the MNIST subset; a USPS dataset has one split whatever the seed. */
     params: z.strictObject({ checkpointId: id, datasetId: id, seed: seed.default(1337), split: splitName }),
     result: z.strictObject({
       split: splitName,
@@ -229,6 +271,7 @@ export const requestSchemas = {
     }),
   },
   getSubsetImages: {
+    /** As for evaluate, a USPS dataset's images are those of its fixed split whatever the seed. */
     params: z.strictObject({
       datasetId: id,
       seed: seed.default(1337),
@@ -260,7 +303,7 @@ export const eventSchemas = {
   /** Sent once when the service has opened its database and is ready for requests. */
   ready: z.strictObject({ protocolVersion: z.int(), engineVersion: z.string(), databasePath: z.string(), interruptedRunIds: z.array(id) }),
   importProgress: z.strictObject({
-    /** The id of the importMnist request this reports on. */
+    /** The id of the importMnist or importUsps request this reports on (a USPS import draws no subset). */
     requestId: z.int(),
     stage: z.enum(['reading', 'decoding', 'drawing subset', 'storing', 'done']),
   }),

@@ -4,17 +4,20 @@
  * service read files by path. Paths come only from the CLI and from the Electron main process's own dialogs; a
  * renderer sends the files' bytes.
  */
-import { errorResponse, parseRequest, type ParsedRequest } from './protocol';
+import { errorResponse, parseRequest, type Method, type ParsedRequest } from './protocol';
+
+/** The requests that can name files by path. */
+const FILE_IMPORTS: ReadonlySet<Method> = new Set(['importMnist', 'importUsps']);
 
 export function parseRendererRequest(message: unknown): ParsedRequest {
   const parsed = parseRequest(message);
-  if (parsed.ok && parsed.method === 'importMnist' && (parsed.params as { from: string }).from === 'paths') {
+  if (parsed.ok && FILE_IMPORTS.has(parsed.method) && (parsed.params as { from: string }).from === 'paths') {
     return {
       ok: false,
       response: errorResponse(
         parsed.id,
         'invalid_params',
-        "importMnist: the renderer may not name files by path; send their bytes (from: 'bytes') or use the host's file dialog",
+        `${parsed.method}: the renderer may not name files by path; send their bytes (from: 'bytes') or use the host's file dialog`,
       ),
     };
   }

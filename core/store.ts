@@ -5,13 +5,16 @@
  * - the schema is versioned by `PRAGMA user_version` and migrated forward in transactions;
  * - WAL journal with synchronous=FULL, so a committed pass survives even power loss, and a
  *   SIGKILL at any moment leaves either the whole transaction or none of it;
- * - every write that touches more than one row is one transaction: an MNIST import (source and
- *   its default subset), a run's creation (run and its pass-0 checkpoint), and a finished pass
- *   (metrics and checkpoint together), so a pass is never recorded without its weights.
+ * - every write that touches more than one row is one transaction: a dataset import (dataset, MNIST
+ *   source or USPS split, default subset), a run's creation (run and its pass-0 checkpoint), and a
+ *   finished pass (metrics and checkpoint together), so a pass is never recorded without its weights.
  *
  * Model of the data:
- * - an MNIST *source* is the four decoded IDX files, deduplicated by their SHA-256s; it is what
- *   the user calls a dataset;
+ * - a *dataset* is what the user imports, deduplicated by the SHA-256s of its contents; it is of
+ *   one of two kinds:
+ *   - MNIST: its *source* is the four decoded IDX files, from which 1989-style subsets are drawn;
+ *   - USPS: the paper's own digits, already 16×16 in [-1, 1] and split 7,291 / 2,007 by their
+ *     publishers; that fixed split is stored as the dataset's one subset (see importUspsSet);
  * - a *subset* is the 1989-style draw from a source for one seed (indices and resized pixels),
  *   cached so a run never recomputes it;
  * - a *run* trains on one subset; its checkpoint at pass 0 holds the initial weights, so
@@ -24,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Mnist } from './mnist';
+import { USPS_SUBSET_SEED, type DatasetKind } from './protocol';
 import type { Dataset1989, Split } from './subset';
 import type { PassResult } from './train';
 
@@ -144,14 +148,136 @@ const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // Version 2: datasets of two kinds, MNIST and USPS. Version 1 had only MNIST sources, and subsets referenced them;
+  // a USPS set has no MNIST source but its split must be a subset (runs train on subsets). So one `datasets` table
+  // now names every dataset and owns its subsets, and `mnist_sources` keeps only the MNIST files, under the same id.
+  // SQLite cannot change a column's foreign key or drop columns in place: the two tables are rebuilt in SQLite's
+  // documented order (new table, copy, drop, rename), with foreign keys off during the migration (see migrateSchema).
+  // The AUTOINCREMENT high-water marks are carried over first, so an id freed by a deletion under version 1 is still
+  // never handed out again.
+  `
+  CREATE TABLE datasets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('mnist', 'usps')),
+    name TEXT NOT NULL,
+    -- MNIST: each IDX file's uncompressed contents. USPS: each split's decoded images (float32, little-endian) and
+    -- labels (one byte each), so a gzip and a raw copy, or two printings of the same values, are the same dataset.
+    train_images_sha256 TEXT NOT NULL,
+    train_labels_sha256 TEXT NOT NULL,
+    test_images_sha256 TEXT NOT NULL,
+    test_labels_sha256 TEXT NOT NULL,
+    train_count INTEGER NOT NULL CHECK (train_count > 0),
+    test_count INTEGER NOT NULL CHECK (test_count > 0),
+    created_at INTEGER NOT NULL,
+    UNIQUE (kind, train_images_sha256, train_labels_sha256, test_images_sha256, test_labels_sha256)
+  );
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'datasets', seq FROM sqlite_sequence WHERE name = 'mnist_sources';
+  INSERT INTO datasets (id, kind, name, train_images_sha256, train_labels_sha256, test_images_sha256, test_labels_sha256,
+      train_count, test_count, created_at)
+    SELECT id, 'mnist', name, train_images_sha256, train_labels_sha256, test_images_sha256, test_labels_sha256,
+      train_count, test_count, created_at
+    FROM mnist_sources;
+
+  CREATE TABLE mnist_sources_v2 (
+    id INTEGER PRIMARY KEY REFERENCES datasets(id) ON DELETE CASCADE,
+    train_images BLOB NOT NULL,
+    train_labels BLOB NOT NULL,
+    test_images BLOB NOT NULL,
+    test_labels BLOB NOT NULL
+  );
+  INSERT INTO mnist_sources_v2 (id, train_images, train_labels, test_images, test_labels)
+    SELECT id, train_images, train_labels, test_images, test_labels FROM mnist_sources;
+  DROP TABLE mnist_sources;
+  ALTER TABLE mnist_sources_v2 RENAME TO mnist_sources;
+
+  CREATE TABLE subsets_v2 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    seed INTEGER NOT NULL,
+    train_count INTEGER NOT NULL,
+    test_count INTEGER NOT NULL,
+    train_indices BLOB NOT NULL,
+    test_indices BLOB NOT NULL,
+    train_inputs BLOB NOT NULL,
+    test_inputs BLOB NOT NULL,
+    train_labels BLOB NOT NULL,
+    test_labels BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (dataset_id, seed)
+  );
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'subsets_v2', seq FROM sqlite_sequence WHERE name = 'subsets';
+  INSERT INTO subsets_v2 (id, dataset_id, seed, train_count, test_count, train_indices, test_indices, train_inputs, test_inputs,
+      train_labels, test_labels, created_at)
+    SELECT id, source_id, seed, train_count, test_count, train_indices, test_indices, train_inputs, test_inputs,
+      train_labels, test_labels, created_at
+    FROM subsets;
+  DROP TABLE subsets;
+  ALTER TABLE subsets_v2 RENAME TO subsets;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/**
+ * Migrates the database from its `user_version` up to `targetVersion` (the current schema unless a test asks for an
+ * older one), each migration in its own transaction. Foreign keys are off meanwhile, as SQLite's procedure for
+ * rebuilding a table requires (dropping the old table would otherwise cascade into the rows that reference it), and
+ * checked before each commit, so a migration that would leave a dangling reference rolls back whole.
+ */
+export function migrateSchema(db: Database.Database, targetVersion: number = SCHEMA_VERSION): void {
+  const schemaVersion = () => db.pragma('user_version', { simple: true }) as number;
+  const current = schemaVersion();
+  if (current > MIGRATIONS.length) {
+    throw new StoreError(
+      'schema_too_new',
+      `${db.name}: database schema version ${current} is newer than this program understands (${MIGRATIONS.length}); update lecun1989`,
+    );
+  }
+  if (current >= targetVersion) return;
+  const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number;
+  db.pragma('foreign_keys = OFF');
+  try {
+    for (let version = current; version < targetVersion; version++) {
+      db.transaction(() => {
+        // Another process (the app and the CLI share the file) may have migrated while this one waited for the lock.
+        if (schemaVersion() !== version) return;
+        db.exec(MIGRATIONS[version]!);
+        const dangling = db.pragma('foreign_key_check') as { table: string; rowid: number; parent: string }[];
+        if (dangling.length > 0) {
+          const first = dangling[0]!;
+          throw new StoreError(
+            'corrupt_record',
+            `${db.name}: migration to schema version ${version + 1} would leave ${dangling.length} row(s) referring to missing rows ` +
+              `(first: ${first.table} row ${first.rowid} → ${first.parent})`,
+          );
+        }
+        db.pragma(`user_version = ${version + 1}`);
+      }).immediate();
+    }
+  } finally {
+    db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`);
+  }
+}
+
+/** The SHA-256s a dataset is deduplicated by; what each one covers depends on the kind (see migration 2). */
+export interface DatasetSha256 {
+  trainImages: string;
+  trainLabels: string;
+  testImages: string;
+  testLabels: string;
+}
+
 export interface MnistSourceInput {
   name: string;
-  sha256: { trainImages: string; trainLabels: string; testImages: string; testLabels: string };
+  sha256: DatasetSha256;
   mnist: Mnist;
+}
+
+export interface UspsSetInput {
+  name: string;
+  sha256: DatasetSha256;
+  train: Split;
+  test: Split;
 }
 
 export interface SubsetInfo {
@@ -164,8 +290,9 @@ export interface SubsetInfo {
 
 export interface DatasetInfo {
   id: number;
+  kind: DatasetKind;
   name: string;
-  sha256: MnistSourceInput['sha256'];
+  sha256: DatasetSha256;
   trainCount: number;
   testCount: number;
   createdAt: number;
@@ -175,7 +302,7 @@ export interface DatasetInfo {
 
 export interface SubsetData extends Dataset1989 {
   id: number;
-  sourceId: number;
+  datasetId: number;
 }
 
 /** What a pass's row keeps: the engine's result without the weights, which go to the checkpoint. */
@@ -288,7 +415,7 @@ interface RunRow {
   config: string;
   status: RunStatus;
   subset_id: number | null;
-  source_id: number | null;
+  dataset_id: number | null;
   seed: number | null;
   engine_version: string;
   error: string | null;
@@ -323,7 +450,7 @@ interface CheckpointRow {
 }
 
 const RUN_SELECT = `
-  SELECT r.id, r.preset, r.config, r.status, r.subset_id, s.source_id, s.seed, r.engine_version, r.error,
+  SELECT r.id, r.preset, r.config, r.status, r.subset_id, s.dataset_id, s.seed, r.engine_version, r.error,
          r.created_at, r.updated_at, r.started_at, r.finished_at,
          (SELECT COUNT(*) FROM passes p WHERE p.run_id = r.id) AS passes_done,
          (SELECT p.test_error_percent FROM passes p WHERE p.run_id = r.id ORDER BY p.pass DESC LIMIT 1) AS last_test_error_percent
@@ -347,7 +474,7 @@ export class Store {
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
       this.db.pragma('busy_timeout = 5000');
-      this.migrate();
+      migrateSchema(this.db);
       this.interruptedOnOpen = this.markRunningAsInterrupted();
     } catch (error) {
       this.db.close();
@@ -367,22 +494,6 @@ export class Store {
     return this.db.pragma('integrity_check', { simple: true }) as string;
   }
 
-  private migrate(): void {
-    const current = this.schemaVersion();
-    if (current > MIGRATIONS.length) {
-      throw new StoreError(
-        'schema_too_new',
-        `${this.path}: database schema version ${current} is newer than this program understands (${MIGRATIONS.length}); update lecun1989`,
-      );
-    }
-    for (let version = current; version < MIGRATIONS.length; version++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[version]!);
-        this.db.pragma(`user_version = ${version + 1}`);
-      }).immediate();
-    }
-  }
-
   /**
    * A run still 'running' whose process is gone was cut short (killed, crashed, power lost). One whose process is
    * alive is left alone: the CLI and the app may have the same database open at once.
@@ -400,15 +511,32 @@ export class Store {
     return orphaned;
   }
 
-  // ---- MNIST sources and their subsets ------------------------------------------------------
+  // ---- datasets: MNIST sources and USPS sets, and their subsets --------------------------------
 
-  findMnistSource(sha256: MnistSourceInput['sha256']): number | undefined {
+  findDataset(kind: DatasetKind, sha256: DatasetSha256): number | undefined {
     return this.db
       .prepare(
-        `SELECT id FROM mnist_sources WHERE train_images_sha256 = ? AND train_labels_sha256 = ? AND test_images_sha256 = ? AND test_labels_sha256 = ?`,
+        `SELECT id FROM datasets
+         WHERE kind = ? AND train_images_sha256 = ? AND train_labels_sha256 = ? AND test_images_sha256 = ? AND test_labels_sha256 = ?`,
       )
       .pluck()
-      .get(sha256.trainImages, sha256.trainLabels, sha256.testImages, sha256.testLabels) as number | undefined;
+      .get(kind, sha256.trainImages, sha256.trainLabels, sha256.testImages, sha256.testLabels) as number | undefined;
+  }
+
+  datasetKind(datasetId: number): DatasetKind {
+    const kind = this.db.prepare(`SELECT kind FROM datasets WHERE id = ?`).pluck().get(datasetId) as DatasetKind | undefined;
+    if (kind === undefined) throw new StoreError('not_found', `dataset ${datasetId} does not exist`);
+    return kind;
+  }
+
+  private insertDatasetRow(kind: DatasetKind, name: string, sha256: DatasetSha256, trainCount: number, testCount: number): number {
+    const inserted = this.db
+      .prepare(
+        `INSERT INTO datasets (kind, name, train_images_sha256, train_labels_sha256, test_images_sha256, test_labels_sha256,
+           train_count, test_count, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(kind, name, sha256.trainImages, sha256.trainLabels, sha256.testImages, sha256.testLabels, trainCount, testCount, Date.now());
+    return Number(inserted.lastInsertRowid);
   }
 
   /**
@@ -423,30 +551,13 @@ export class Store {
       }
     }
     return this.db.transaction(() => {
-      let datasetId = this.findMnistSource(source.sha256);
+      let datasetId = this.findDataset('mnist', source.sha256);
       const created = datasetId === undefined;
       if (datasetId === undefined) {
-        const inserted = this.db
-          .prepare(
-            `INSERT INTO mnist_sources (name, train_images_sha256, train_labels_sha256, test_images_sha256, test_labels_sha256,
-               train_count, test_count, train_images, train_labels, test_images, test_labels, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          )
-          .run(
-            source.name,
-            source.sha256.trainImages,
-            source.sha256.trainLabels,
-            source.sha256.testImages,
-            source.sha256.testLabels,
-            train.count,
-            test.count,
-            blob(train.images),
-            blob(train.labels),
-            blob(test.images),
-            blob(test.labels),
-            Date.now(),
-          );
-        datasetId = Number(inserted.lastInsertRowid);
+        datasetId = this.insertDatasetRow('mnist', source.name, source.sha256, train.count, test.count);
+        this.db
+          .prepare(`INSERT INTO mnist_sources (id, train_images, train_labels, test_images, test_labels) VALUES (?, ?, ?, ?, ?)`)
+          .run(datasetId, blob(train.images), blob(train.labels), blob(test.images), blob(test.labels));
       }
       for (const subset of subsets) {
         if (this.findSubset(datasetId, subset.seed) === undefined) this.insertSubsetRow(datasetId, subset.seed, subset.train, subset.test);
@@ -456,14 +567,39 @@ export class Store {
     }).immediate();
   }
 
+  /**
+   * Stores a USPS set, its published split as its one subset (seed USPS_SUBSET_SEED), in one transaction; a set
+   * already stored (the same hashes) is returned as it is. Nothing is drawn from a USPS set, so its split is kept
+   * once, as a subset rather than beside the subsets: runs, evaluation and previews then read both kinds through one
+   * path, and every request on the dataset, whatever its seed, gets this subset.
+   */
+  importUspsSet(set: UspsSetInput): { datasetId: number; created: boolean } {
+    return this.db.transaction(() => {
+      const existing = this.findDataset('usps', set.sha256);
+      if (existing !== undefined) return { datasetId: existing, created: false };
+      const datasetId = this.insertDatasetRow('usps', set.name, set.sha256, set.train.count, set.test.count);
+      this.insertSubsetRow(datasetId, USPS_SUBSET_SEED, set.train, set.test);
+      this.beforeCommit?.('import');
+      return { datasetId, created: true };
+    }).immediate();
+  }
+
+  /** The MNIST files of an MNIST dataset, to draw subsets from; a USPS set has none ('invalid_state'). */
   loadMnistSource(datasetId: number): Mnist {
+    const kind = this.datasetKind(datasetId);
+    if (kind !== 'mnist') {
+      throw new StoreError('invalid_state', `dataset ${datasetId} is a USPS set: its split is fixed, with no MNIST source to draw subsets from`);
+    }
     const row = this.db
-      .prepare(`SELECT train_count, test_count, train_images, train_labels, test_images, test_labels FROM mnist_sources WHERE id = ?`)
+      .prepare(
+        `SELECT d.train_count, d.test_count, m.train_images, m.train_labels, m.test_images, m.test_labels
+         FROM mnist_sources m JOIN datasets d ON d.id = m.id WHERE m.id = ?`,
+      )
       .get(datasetId) as
       | { train_count: number; test_count: number; train_images: Buffer; train_labels: Buffer; test_images: Buffer; test_labels: Buffer }
       | undefined;
-    if (!row) throw new StoreError('not_found', `dataset ${datasetId} does not exist`);
     const what = `dataset ${datasetId}`;
+    if (!row) throw new StoreError('corrupt_record', `${what} is MNIST but its files are missing`);
     return {
       train: {
         count: row.train_count,
@@ -479,13 +615,25 @@ export class Store {
   }
 
   listDatasets(): DatasetInfo[] {
-    const sources = this.db
+    return this.datasetInfos(null);
+  }
+
+  getDataset(datasetId: number): DatasetInfo {
+    const [dataset] = this.datasetInfos(datasetId);
+    if (dataset === undefined) throw new StoreError('not_found', `dataset ${datasetId} does not exist`);
+    return dataset;
+  }
+
+  /** Every dataset, or only the one with this id. */
+  private datasetInfos(datasetId: number | null): DatasetInfo[] {
+    const datasets = this.db
       .prepare(
-        `SELECT id, name, train_images_sha256, train_labels_sha256, test_images_sha256, test_labels_sha256, train_count, test_count, created_at
-         FROM mnist_sources ORDER BY id`,
+        `SELECT id, kind, name, train_images_sha256, train_labels_sha256, test_images_sha256, test_labels_sha256, train_count, test_count, created_at
+         FROM datasets WHERE ? IS NULL OR id = ? ORDER BY id`,
       )
-      .all() as {
+      .all(datasetId, datasetId) as {
       id: number;
+      kind: DatasetKind;
       name: string;
       train_images_sha256: string;
       train_labels_sha256: string;
@@ -497,26 +645,27 @@ export class Store {
     }[];
     const subsets = this.db
       .prepare(
-        `SELECT s.id, s.source_id, s.seed, s.train_count, s.test_count, (SELECT COUNT(*) FROM runs r WHERE r.subset_id = s.id) AS run_count
-         FROM subsets s ORDER BY s.source_id, s.seed`,
+        `SELECT s.id, s.dataset_id, s.seed, s.train_count, s.test_count, (SELECT COUNT(*) FROM runs r WHERE r.subset_id = s.id) AS run_count
+         FROM subsets s WHERE ? IS NULL OR s.dataset_id = ? ORDER BY s.dataset_id, s.seed`,
       )
-      .all() as { id: number; source_id: number; seed: number; train_count: number; test_count: number; run_count: number }[];
-    return sources.map((source) => {
+      .all(datasetId, datasetId) as { id: number; dataset_id: number; seed: number; train_count: number; test_count: number; run_count: number }[];
+    return datasets.map((dataset) => {
       const own = subsets
-        .filter((subset) => subset.source_id === source.id)
+        .filter((subset) => subset.dataset_id === dataset.id)
         .map((subset) => ({ id: subset.id, seed: subset.seed, trainCount: subset.train_count, testCount: subset.test_count, runCount: subset.run_count }));
       return {
-        id: source.id,
-        name: source.name,
+        id: dataset.id,
+        kind: dataset.kind,
+        name: dataset.name,
         sha256: {
-          trainImages: source.train_images_sha256,
-          trainLabels: source.train_labels_sha256,
-          testImages: source.test_images_sha256,
-          testLabels: source.test_labels_sha256,
+          trainImages: dataset.train_images_sha256,
+          trainLabels: dataset.train_labels_sha256,
+          testImages: dataset.test_images_sha256,
+          testLabels: dataset.test_labels_sha256,
         },
-        trainCount: source.train_count,
-        testCount: source.test_count,
-        createdAt: source.created_at,
+        trainCount: dataset.train_count,
+        testCount: dataset.test_count,
+        createdAt: dataset.created_at,
         subsets: own,
         runCount: own.reduce((sum, subset) => sum + subset.runCount, 0),
       };
@@ -526,8 +675,7 @@ export class Store {
   /** Deletes a dataset with its subsets; if runs use it, refuses unless `force`, which deletes those runs too. */
   deleteDataset(datasetId: number, force: boolean): { deletedRuns: number } {
     return this.db.transaction(() => {
-      const exists = this.db.prepare(`SELECT 1 FROM mnist_sources WHERE id = ?`).get(datasetId);
-      if (!exists) throw new StoreError('not_found', `dataset ${datasetId} does not exist`);
+      this.datasetKind(datasetId); // not_found if there is no such dataset
       const runIds = this.runIdsOfDataset(datasetId);
       if (runIds.length > 0 && !force) {
         throw new StoreError(
@@ -535,20 +683,20 @@ export class Store {
           `dataset ${datasetId} is used by ${runIds.length} run(s) (${runIds.join(', ')}); delete them first or force the deletion, which deletes them too`,
         );
       }
-      this.db.prepare(`DELETE FROM mnist_sources WHERE id = ?`).run(datasetId);
+      this.db.prepare(`DELETE FROM datasets WHERE id = ?`).run(datasetId);
       return { deletedRuns: runIds.length };
     }).immediate();
   }
 
   runIdsOfDataset(datasetId: number): number[] {
     return this.db
-      .prepare(`SELECT r.id FROM runs r JOIN subsets s ON s.id = r.subset_id WHERE s.source_id = ? ORDER BY r.id`)
+      .prepare(`SELECT r.id FROM runs r JOIN subsets s ON s.id = r.subset_id WHERE s.dataset_id = ? ORDER BY r.id`)
       .pluck()
       .all(datasetId) as number[];
   }
 
   findSubset(datasetId: number, seed: number): number | undefined {
-    return this.db.prepare(`SELECT id FROM subsets WHERE source_id = ? AND seed = ?`).pluck().get(datasetId, seed) as number | undefined;
+    return this.db.prepare(`SELECT id FROM subsets WHERE dataset_id = ? AND seed = ?`).pluck().get(datasetId, seed) as number | undefined;
   }
 
   /** Adds the subset for (dataset, seed) unless it exists; returns its id either way. */
@@ -568,7 +716,7 @@ export class Store {
     }
     const inserted = this.db
       .prepare(
-        `INSERT INTO subsets (source_id, seed, train_count, test_count, train_indices, test_indices, train_inputs, test_inputs,
+        `INSERT INTO subsets (dataset_id, seed, train_count, test_count, train_indices, test_indices, train_inputs, test_inputs,
            train_labels, test_labels, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
@@ -591,7 +739,7 @@ export class Store {
     const row = this.db.prepare(`SELECT * FROM subsets WHERE id = ?`).get(subsetId) as
       | {
           id: number;
-          source_id: number;
+          dataset_id: number;
           seed: number;
           train_count: number;
           test_count: number;
@@ -613,7 +761,7 @@ export class Store {
     });
     return {
       id: row.id,
-      sourceId: row.source_id,
+      datasetId: row.dataset_id,
       seed: row.seed,
       train: split(row.train_count, row.train_inputs, row.train_labels, row.train_indices, 'training'),
       test: split(row.test_count, row.test_inputs, row.test_labels, row.test_indices, 'test'),
@@ -801,7 +949,7 @@ function runSummary(row: RunRow): RunSummary {
     preset: row.preset,
     config: JSON.parse(row.config) as unknown,
     status: row.status,
-    datasetId: row.source_id,
+    datasetId: row.dataset_id,
     subsetId: row.subset_id,
     seed: row.seed,
     engineVersion: row.engine_version,

@@ -6,6 +6,7 @@
  * the engine's state, so a run resumed from the checkpoint of pass k is bit-identical to one never interrupted. Any
  * future source of randomness (shifts, dropout) must be seeded from (config.seed, pass) for the same reason.
  */
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { argmax, backward, createNetwork, forward, initializeParameters, mseLoss, PARAMETER_COUNT } from './network';
 import type { FloatArray, Network } from './network';
@@ -217,7 +218,7 @@ async function evalWorkerScript(): Promise<URL> {
   // bundled on the fly with esbuild, a dev dependency and so present wherever the sources run.
   const { build } = await import('esbuild');
   const bundle = await build({
-    entryPoints: [new URL('./eval-worker.ts', here).pathname],
+    entryPoints: [fileURLToPath(new URL('./eval-worker.ts', here))],
     bundle: true,
     platform: 'node',
     format: 'esm',

@@ -1,3 +1,4 @@
+import type { Ref } from 'vue';
 import { EngineError, type ErrorCode } from '../core/protocol';
 
 /** What each failure means to the person at the screen; the service's own message says which file or field. */
@@ -19,4 +20,19 @@ export function describeError(error: unknown): string {
   if (error instanceof EngineError) return `${MEANING[error.code]}: ${error.message}`;
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/**
+ * Runs one API call for a store: its result, or undefined with the readable failure left in `error` (cleared again
+ * by the next call that succeeds), so a failed call never throws into a component and never clears what is shown.
+ */
+export async function attempt<T>(error: Ref<string | null>, call: () => Promise<T>): Promise<T | undefined> {
+  try {
+    const result = await call();
+    error.value = null;
+    return result;
+  } catch (caught) {
+    error.value = describeError(caught);
+    return undefined;
+  }
 }

@@ -4,13 +4,16 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { bundledMnistDir } from '../core/mnist';
-import { PARAMETER_COUNT } from '../core/network';
+import { createNetwork, forward, PARAMETER_COUNT } from '../core/network';
+import { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from '../core/onnx';
 import { decodeSafetensors } from '../core/safetensors';
 import { TEST_SIZE, TRAIN_SIZE } from '../core/subset';
 import { initialParameters } from '../core/train';
 import { decodeWeights } from '../core/weights';
+import { corruptZipTest, USPS_TEST_DIGITS, USPS_TEST_FIRST_EXAMPLE, USPS_TRAIN_DIGITS, uspsFiles, uspsInputs, writeUspsFolder } from './support/usps-files';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '..', 'dist', 'core', 'cli.js');
@@ -221,5 +224,85 @@ describe('database mode: the store the app shares', () => {
     expect(first.stdout).toMatch(/dataset \d+: .*60000 training, 10000 test digits/);
     const again = await cli('import', '--db', db, '--mnist', bundledMnistDir());
     expect(again.stdout).toMatch(/already stored as dataset/);
+  });
+});
+
+describe("USPS, the paper's own digits", () => {
+  const db = join(work, 'usps.sqlite');
+  const zipFolder = writeUspsFolder(join(work, 'usps-zip'), uspsFiles('zip', { gzip: true }));
+  const args = ['--usps', zipFolder, '--passes', '2', '--seed', '3', '--json'];
+  const metrics = (lines: PassLine[]) => lines.map(({ pass, train, test }) => ({ pass, train, test }));
+
+  it('train --usps trains on the folder\'s split, to the same results with and without the database', async () => {
+    const saved = join(work, 'usps.safetensors');
+    const withoutDb = passLines((await cli('train', '--no-db', ...args, '--save', saved)).stdout);
+    expect(withoutDb.map((line) => line.pass)).toEqual([1, 2]);
+    for (const line of withoutDb) {
+      expect(line.train.errorPercent).toBeCloseTo((100 * line.train.misses) / USPS_TRAIN_DIGITS.length, 10);
+      expect(line.test.errorPercent).toBeCloseTo((100 * line.test.misses) / USPS_TEST_DIGITS.length, 10);
+    }
+    const { stdout, stderr } = await cli('train', '--db', db, ...args);
+    expect(metrics(passLines(stdout))).toEqual(metrics(withoutDb));
+    expect(stderr).toMatch(/^run \d+$/m);
+
+    // eval --usps scores the saved weights on the same split.
+    const evaluation = JSON.parse((await cli('eval', '--weights', saved, '--usps', zipFolder, '--json')).stdout) as { test: PassLine['test'] };
+    expect(evaluation.test).toEqual(withoutDb[1]!.test);
+
+    const libsvm = writeUspsFolder(join(work, 'usps-libsvm'), uspsFiles('libsvm'));
+    const [libsvmPass] = passLines((await cli('train', '--no-db', '--usps', libsvm, '--passes', '1', '--json')).stdout);
+    expect(libsvmPass!.test.misses).toBeLessThanOrEqual(USPS_TEST_DIGITS.length);
+  });
+
+  it('import --usps recognises the digits train stored, from an uncompressed copy', async () => {
+    const imported = await cli('import', '--db', db, '--usps', writeUspsFolder(join(work, 'usps-raw'), uspsFiles('zip')));
+    expect(imported.stdout).toMatch(
+      new RegExp(`^already stored as dataset \\d+: usps-zip \\(${USPS_TRAIN_DIGITS.length} training, ${USPS_TEST_DIGITS.length} test digits\\)$`, 'm'),
+    );
+  });
+
+  it('export --format onnx writes a model that ONNX Runtime runs to the engine\'s outputs', async () => {
+    const runs = JSON.parse((await cli('runs', '--db', db, '--json')).stdout) as { id: number }[];
+    const runId = String(runs.at(-1)!.id);
+    const model = join(work, 'usps.onnx');
+    const weights = join(work, 'usps-last.safetensors');
+    await cli('export', runId, '--format', 'onnx', '--out', model, '--db', db);
+    await cli('export', runId, '--out', weights, '--db', db);
+
+    const net = createNetwork();
+    net.parameters.set(decodeWeights(readFileSync(weights), weights).parameters);
+    const image = uspsInputs(USPS_TEST_FIRST_EXAMPLE);
+    forward(net, image, 0);
+    const session = await ort.InferenceSession.create(readFileSync(model));
+    const result = await session.run({ [ONNX_INPUT_NAME]: new ort.Tensor('float32', image, [1, 1, 16, 16]) });
+    const outputs = result[ONNX_OUTPUT_NAME]!.data as Float32Array;
+    expect(outputs).toHaveLength(10);
+    outputs.forEach((value, digit) => expect(Math.abs(value - net.output[digit]!)).toBeLessThanOrEqual(1e-5));
+    await session.release();
+
+    const unknown = await failing('export', runId, '--format', 'pt', '--out', join(work, 'x.pt'), '--db', db);
+    expect(unknown.stderr).toMatch(/--format.*'pt' is invalid.*safetensors, onnx/);
+  });
+
+  it.each([
+    ['without', ['--no-db']],
+    ['with', ['--db', db]],
+  ])('bad USPS input %s the database: one line naming the file and line, a non-zero exit, nothing trained', async (_mode, dbArgs) => {
+    const [train] = uspsFiles('zip');
+    const corrupt = writeUspsFolder(join(work, `usps-corrupt-${dbArgs[0]}`), [train, corruptZipTest(4)]);
+    const { code, stderr, stdout } = await failing('train', ...dbArgs, '--usps', corrupt, '--json');
+    expect(code).not.toBe(0);
+    expect(stderr).toBe(`lecun1989: ${join(corrupt, 'zip.test')}: line 4: value 256 1.5000 is outside [-1, 1]\n`);
+    expect(stdout).toBe('');
+
+    const missing = await failing('train', ...dbArgs, '--usps', join(work, 'no-such-folder'));
+    expect(missing.stderr).toBe(`lecun1989: ${join(work, 'no-such-folder')}: no such folder\n`);
+    expect(missing.code).not.toBe(0);
+  });
+
+  it('--usps and --mnist together are refused', async () => {
+    const { code, stderr } = await failing('train', '--no-db', '--usps', zipFolder, '--mnist', bundledMnistDir());
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(/option '--usps <dir>' cannot be used with option '--mnist <dir>'/);
   });
 });

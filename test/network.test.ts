@@ -299,6 +299,20 @@ describe('backward', () => {
     }
   });
 
+  it('SIMD network uses parameters written between calls, in a memory of its own', () => {
+    const [changed, untouched] = [createNetwork(), createNetwork()];
+    const reference = createReferenceNetwork(Float64Array);
+    for (const net of [changed, untouched]) initializeParameters(net.parameters, 3);
+    for (const net of [changed, untouched]) forward(net, syntheticImage(), 0);
+    expect(Array.from(changed.output)).toEqual(Array.from(untouched.output));
+    changed.param.H1w[0] = changed.param.H1w[0]! - 0.5;
+    changed.param.H2w[5] = changed.param.H2w[5]! + 0.5;
+    reference.parameters.set(changed.parameters);
+    for (const net of [changed, untouched, reference] as Network<FloatArray>[]) forward(net, syntheticImage(), 0);
+    for (let j = 0; j < 10; j++) expect(Math.abs(changed.output[j]! - reference.output[j]!)).toBeLessThan(1e-6);
+    expect(Array.from(changed.output)).not.toEqual(Array.from(untouched.output));
+  });
+
   it('SIMD SGD step is torch’s float32 update', () => {
     const net = createNetwork();
     initializeParameters(net.parameters, 5);

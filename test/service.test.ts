@@ -1,17 +1,29 @@
 // The engine service as the app, browser mode and the CLI meet it: a real child process started from its bundle,
 // driven through the protocol client, every request exercised, bad input included.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
+import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundledMnistDir, readMnistDir } from '../core/mnist';
-import { base64ToBytes, bytesToBase64, EngineError, PROTOCOL_VERSION, type ResponseMessage, type RunSummary } from '../core/protocol';
+import { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from '../core/onnx';
+import { base64ToBytes, bytesToBase64, EngineError, PROTOCOL_VERSION, USPS_SUBSET_SEED, type ResponseMessage, type RunSummary } from '../core/protocol';
 import { make1989Dataset } from '../core/subset';
 import { initialParameters } from '../core/train';
 import { measureServiceOverhead } from '../core/service/overhead';
 import { decodeWeights, encodeWeights } from '../core/weights';
 import { buildServiceBundle, SERVICE_BUNDLE, startService, temporaryFolder, type TestService } from './support/service';
+import {
+  corruptZipTest,
+  USPS_TEST_DIGITS,
+  USPS_TEST_FIRST_EXAMPLE,
+  USPS_TRAIN_DIGITS,
+  uspsFiles,
+  uspsInputs,
+  writeUspsFolder,
+} from './support/usps-files';
 
 const small = { passes: 2, trainLimit: 200 } as const;
 const mnistDir = bundledMnistDir();
@@ -352,6 +364,149 @@ describe('settings and deletion', () => {
     expect(await service.api.deleteDataset({ datasetId, force: true })).toEqual({ deletedRuns: trained.length });
     expect((await service.api.listDatasets()).datasets).toEqual([]);
     expect((await service.api.listRuns()).runs.every((run) => run.preset === 'imported')).toBe(true);
+  });
+});
+
+describe("USPS, the paper's own digits", () => {
+  let uspsId: number;
+  let runId: number;
+
+  const asBytes = (files: readonly { name: string; bytes: Buffer }[]) => files.map(({ name, bytes }) => ({ name, base64: bytesToBase64(bytes) }));
+  const importStagesSince = (eventCount: number) =>
+    service.events.slice(eventCount).flatMap((event) => (event.event === 'importProgress' ? [event.data.stage] : []));
+  const sha256 = (values: Float32Array | Uint8Array) => createHash('sha256').update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength)).digest('hex');
+
+  it('imports the two files by bytes, with progress, as a dataset whose one subset is the published split', async () => {
+    const eventCount = service.events.length;
+    const imported = await service.api.importUsps({ from: 'bytes', files: asBytes(uspsFiles('zip')) });
+    expect(importStagesSince(eventCount)).toEqual(['reading', 'decoding', 'storing', 'done']);
+    expect(imported.created).toBe(true);
+    uspsId = imported.dataset.id;
+    const trainCount = USPS_TRAIN_DIGITS.length;
+    const testCount = USPS_TEST_DIGITS.length;
+    expect(imported.dataset).toMatchObject({
+      kind: 'usps',
+      name: `USPS zip.train + zip.test (${trainCount} + ${testCount})`,
+      trainCount,
+      testCount,
+      subsets: [{ id: expect.any(Number), seed: USPS_SUBSET_SEED, trainCount, testCount, runCount: 0 }],
+    });
+    // Hashed as decoded values, so that another printing or a gzip copy of the same digits is the same dataset.
+    const trainInputs = new Float32Array(trainCount * 256);
+    USPS_TRAIN_DIGITS.forEach((_, i) => trainInputs.set(uspsInputs(i), i * 256));
+    expect(imported.dataset.sha256.trainImages).toBe(sha256(trainInputs));
+    expect(imported.dataset.sha256.testLabels).toBe(sha256(Uint8Array.from(USPS_TEST_DIGITS)));
+  });
+
+  it('recognises the same digits by path, as a folder (gzipped) or as two files, and stores nothing new', async () => {
+    const folderGz = writeUspsFolder(path.join(folder, 'usps-gz'), uspsFiles('zip', { gzip: true }));
+    const eventCount = service.events.length;
+    expect(await service.api.importUsps({ from: 'paths', paths: [folderGz] })).toMatchObject({ created: false, dataset: { id: uspsId } });
+    expect(importStagesSince(eventCount)).toEqual(['reading', 'decoding', 'storing', 'done']);
+    const plain = writeUspsFolder(path.join(folder, 'usps-plain'), uspsFiles('zip'));
+    expect(await service.api.importUsps({ from: 'paths', paths: ['zip.test', 'zip.train'].map((name) => path.join(plain, name)) })).toMatchObject({
+      created: false,
+      dataset: { id: uspsId },
+    });
+    expect((await service.api.listDatasets()).datasets.filter((dataset) => dataset.kind === 'usps').map((dataset) => dataset.id)).toEqual([uspsId]);
+  });
+
+  it('refuses a corrupt file with bad_file naming the file and line, leaving the datasets untouched', async () => {
+    const before = await service.api.listDatasets();
+    const [train] = uspsFiles('zip');
+    const byBytes = await failure(service.api.importUsps({ from: 'bytes', files: asBytes([train, corruptZipTest(3)]) }));
+    expect(byBytes).toMatchObject({ code: 'bad_file', message: 'zip.test: line 3: value 256 1.5000 is outside [-1, 1]' });
+    const corrupt = writeUspsFolder(path.join(folder, 'usps-corrupt'), [train, corruptZipTest(2)]);
+    expect(await failure(service.api.importUsps({ from: 'paths', paths: [corrupt] }))).toMatchObject({
+      code: 'bad_file',
+      message: `${path.join(corrupt, 'zip.test')}: line 2: value 256 1.5000 is outside [-1, 1]`,
+    });
+    expect(await failure(service.api.importUsps({ from: 'paths', paths: [path.join(folder, 'no-usps-here')] }))).toMatchObject({
+      code: 'bad_file',
+      message: expect.stringContaining('no such folder'),
+    });
+    expect(await failure(service.api.importUsps({ from: 'bytes', files: asBytes([train]) }))).toMatchObject({ code: 'bad_file', message: expect.stringContaining('expected exactly two files') });
+    expect(await service.api.listDatasets()).toEqual(before);
+  });
+
+  it('killed inside its import transaction, leaves no part of the set behind', async () => {
+    const database = path.join(folder, 'usps-killed.sqlite');
+    const marker = `${database}.hanging`;
+    const doomed = startService(database, { env: { ...process.env, LECUN1989_TEST_HANG_BEFORE_COMMIT: 'import', LECUN1989_TEST_HANG_MARKER: marker } });
+    await doomed.ready;
+    const pending = doomed.api.importUsps({ from: 'bytes', files: asBytes(uspsFiles('zip')) }).catch((error: unknown) => error);
+    for (let waited = 0; !fs.existsSync(marker); waited += 20) {
+      if (waited > 30_000) throw new Error(`${marker} never appeared`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    doomed.child.kill('SIGKILL');
+    expect((await doomed.exited).signal).toBe('SIGKILL');
+    expect(await pending).toMatchObject({ code: 'disconnected' });
+
+    const left = new Database(database, { readonly: true });
+    expect(left.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(['datasets', 'subsets'].map((table) => left.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get())).toEqual([0, 0]);
+    left.close();
+    const again = startService(database);
+    await again.ready;
+    expect((await again.api.importUsps({ from: 'bytes', files: asBytes(uspsFiles('zip')) })).created).toBe(true);
+    await again.stop();
+  });
+
+  it('trains a run on the fixed split, config.seed seeding only the initial weights', async () => {
+    const { run } = await service.api.createRun({ datasetId: uspsId, preset: 'sgd-1989', config: { seed: 5, passes: 2 }, start: true });
+    runId = run.id;
+    const { subsets } = (await service.api.listDatasets()).datasets.find((dataset) => dataset.id === uspsId)!;
+    expect(run).toMatchObject({ datasetId: uspsId, subsetId: subsets[0]!.id, seed: USPS_SUBSET_SEED, config: { seed: 5, passes: 2 } });
+    await finished(runId);
+    const { checkpoints } = await service.api.listCheckpoints({ runId });
+    const { base64 } = await service.api.exportWeights({ checkpointId: checkpoints[0]!.id });
+    expect(decodeWeights(base64ToBytes(base64), 'initial').parameters).toEqual(initialParameters(5));
+    const { run: stored } = await service.api.getRun({ runId });
+    expect(stored.passes.map((pass) => pass.pass)).toEqual([1, 2]);
+    for (const pass of stored.passes) {
+      expect(pass.testConfusion.flat().reduce((a, b) => a + b, 0)).toBe(USPS_TEST_DIGITS.length);
+      expect(pass.test.errorPercent).toBeCloseTo((100 * pass.test.misses) / USPS_TEST_DIGITS.length, 10);
+      expect(pass.train.errorPercent).toBeCloseTo((100 * pass.train.misses) / USPS_TRAIN_DIGITS.length, 10);
+    }
+    // No MNIST subset was drawn for the seed: the run used the one stored split.
+    expect((await service.api.listDatasets()).datasets.find((dataset) => dataset.id === uspsId)!.subsets).toEqual([{ ...subsets[0]!, runCount: 1 }]);
+  });
+
+  it('evaluates and previews the fixed split whatever the seed asked for', async () => {
+    const last = (await service.api.getRun({ runId })).run.passes.at(-1)!;
+    const { checkpoints } = await service.api.listCheckpoints({ runId });
+    const evaluation = await service.api.evaluate({ checkpointId: checkpoints.at(-1)!.id, datasetId: uspsId, seed: 1337, split: 'test' });
+    expect(evaluation.metrics).toEqual(last.test);
+    expect(evaluation.confusion).toEqual(last.testConfusion);
+
+    const preview = await service.api.getSubsetImages({ datasetId: uspsId, seed: 99, split: 'test', indices: [1, 5] });
+    expect(preview.count).toBe(USPS_TEST_DIGITS.length);
+    expect(preview.classCounts[6]).toBe(USPS_TEST_DIGITS.filter((digit) => digit === 6).length);
+    // Line numbers are the source indices.
+    expect(preview.images.map((image) => [image.sourceIndex, image.label])).toEqual([
+      [2, USPS_TEST_DIGITS[1]],
+      [6, USPS_TEST_DIGITS[5]],
+    ]);
+    expect(Float32Array.from(preview.images[0]!.pixels)).toEqual(uspsInputs(USPS_TEST_FIRST_EXAMPLE + 1));
+  });
+
+  it('exports a checkpoint as an ONNX model that ONNX Runtime runs to the outputs of predict', async () => {
+    const { checkpoints } = await service.api.listCheckpoints({ runId });
+    const checkpointId = checkpoints.at(-1)!.id;
+    const exported = await service.api.exportWeights({ checkpointId, format: 'onnx' });
+    expect(exported.fileName).toBe(`lecun1989-run${runId}-pass2.onnx`);
+    expect((await service.api.exportWeights({ checkpointId, format: 'safetensors' })).fileName).toBe(`lecun1989-run${runId}-pass2.safetensors`);
+
+    const session = await ort.InferenceSession.create(base64ToBytes(exported.base64));
+    const image = uspsInputs(USPS_TEST_FIRST_EXAMPLE + 3);
+    const result = await session.run({ [ONNX_INPUT_NAME]: new ort.Tensor('float32', image, [1, 1, 16, 16]) });
+    const onnxOutputs = Array.from(result[ONNX_OUTPUT_NAME]!.data as Float32Array);
+    const { outputs } = await service.api.predict({ checkpointId, image: Array.from(image) });
+    expect(onnxOutputs).toHaveLength(10);
+    onnxOutputs.forEach((value, digit) => expect(Math.abs(value - outputs[digit]!)).toBeLessThanOrEqual(1e-5));
+    await session.release();
+    expect(await failure(service.api.exportWeights({ checkpointId, format: 'pt' as 'onnx' }))).toMatchObject({ code: 'invalid_params' });
   });
 });
 

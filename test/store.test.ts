@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultDatabasePath, SCHEMA_VERSION, Store, StoreError, type MnistSourceInput, type PassRecord } from '../core/store';
+import { USPS_SUBSET_SEED } from '../core/protocol';
+import { defaultDatabasePath, migrateSchema, SCHEMA_VERSION, Store, StoreError, type MnistSourceInput, type PassRecord, type UspsSetInput } from '../core/store';
 import type { Split } from '../core/subset';
 
 const temporaryDirectories: string[] = [];
@@ -107,7 +108,7 @@ describe('opening', () => {
     const raw = new Database(file);
     raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     raw.close();
-    expect(() => new Store(file)).toThrow(/schema version 2 is newer/);
+    expect(() => new Store(file)).toThrow(`schema version ${SCHEMA_VERSION + 1} is newer`);
     const again = new Database(file);
     expect(again.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION + 1);
     again.close();
@@ -159,7 +160,7 @@ describe('MNIST sources and subsets', () => {
 
     const datasets = store.listDatasets();
     expect(datasets).toHaveLength(1);
-    expect(datasets[0]).toMatchObject({ id: first.datasetId, name: 'tiny 0', trainCount: 5, testCount: 3, runCount: 0 });
+    expect(datasets[0]).toMatchObject({ id: first.datasetId, kind: 'mnist', name: 'tiny 0', trainCount: 5, testCount: 3, runCount: 0 });
     expect(datasets[0]!.sha256).toEqual(source.sha256);
     expect(datasets[0]!.subsets).toEqual([{ id: expect.any(Number), seed: 1337, trainCount: 4, testCount: 2, runCount: 0 }]);
 
@@ -221,6 +222,201 @@ describe('MNIST sources and subsets', () => {
     expect(() => store.loadCheckpoint({ runId })).toThrow(/does not exist/);
     expect(() => store.deleteDataset(datasetId, true)).toThrow(/dataset \d+ does not exist/);
     store.close();
+  });
+});
+
+function tinyUspsSet(name = 'USPS tiny'): UspsSetInput {
+  const hash = (letter: string) => letter.repeat(64);
+  return { name, sha256: { trainImages: hash('1'), trainLabels: hash('2'), testImages: hash('3'), testLabels: hash('4') }, train: tinySplit(6, 1), test: tinySplit(3, 8) };
+}
+
+describe('USPS sets', () => {
+  it('are stored with their fixed split as their one subset, deduplicated by their hashes', () => {
+    const store = new Store(temporaryDatabase());
+    const set = tinyUspsSet();
+    const first = store.importUspsSet(set);
+    expect(first.created).toBe(true);
+    expect(store.importUspsSet({ ...set, name: 'again' })).toEqual({ datasetId: first.datasetId, created: false });
+    // The same hashes under the other kind are another dataset: the kinds hash different things.
+    const mnist = store.importMnistSource({ ...tinySource(), sha256: set.sha256 }, []);
+    expect(mnist.created).toBe(true);
+    expect(store.findDataset('usps', set.sha256)).toBe(first.datasetId);
+    expect(store.findDataset('mnist', set.sha256)).toBe(mnist.datasetId);
+
+    const subsetId = store.findSubset(first.datasetId, USPS_SUBSET_SEED)!;
+    expect(store.getDataset(first.datasetId)).toEqual({
+      id: first.datasetId,
+      kind: 'usps',
+      name: 'USPS tiny',
+      sha256: set.sha256,
+      trainCount: 6,
+      testCount: 3,
+      createdAt: expect.any(Number),
+      subsets: [{ id: subsetId, seed: USPS_SUBSET_SEED, trainCount: 6, testCount: 3, runCount: 0 }],
+      runCount: 0,
+    });
+    expect(store.listDatasets().map((dataset) => dataset.kind)).toEqual(['usps', 'mnist']);
+    const stored = store.loadSubset(subsetId);
+    expect(stored).toMatchObject({ datasetId: first.datasetId, seed: USPS_SUBSET_SEED });
+    for (const split of ['train', 'test'] as const) {
+      expect(stored[split].inputs).toEqual(set[split].inputs);
+      expect(stored[split].labels).toEqual(set[split].labels);
+      expect(stored[split].sourceIndices).toEqual(set[split].sourceIndices);
+    }
+    expect(() => store.loadMnistSource(first.datasetId)).toThrow(expect.objectContaining({ code: 'invalid_state', message: expect.stringContaining('USPS') }));
+    expect(() => store.getDataset(999)).toThrow(expect.objectContaining({ code: 'not_found' }));
+
+    const runId = store.createRun({ preset: 'p', config: { seed: 4 }, subsetId, engineVersion: 'test', status: 'queued', initialWeights: weightsOf(1) });
+    expect(store.getRunSummary(runId)).toMatchObject({ datasetId: first.datasetId, subsetId, seed: USPS_SUBSET_SEED });
+    expect(store.getDataset(first.datasetId).runCount).toBe(1);
+    expect(() => store.deleteDataset(first.datasetId, false)).toThrow(expect.objectContaining({ code: 'dataset_in_use' }));
+    expect(store.deleteDataset(first.datasetId, true)).toEqual({ deletedRuns: 1 });
+    expect(store.listDatasets().map((dataset) => dataset.id)).toEqual([mnist.datasetId]);
+    expect(() => store.loadSubset(subsetId)).toThrow(expect.objectContaining({ code: 'not_found' }));
+    store.close();
+  });
+
+  it('leave nothing behind when the import fails inside its transaction', () => {
+    const store = new Store(temporaryDatabase(), {
+      beforeCommit: () => {
+        throw new Error('simulated failure before commit');
+      },
+    });
+    expect(() => store.importUspsSet(tinyUspsSet())).toThrow(/simulated/);
+    expect(store.listDatasets()).toEqual([]);
+    expect(store.findDataset('usps', tinyUspsSet().sha256)).toBeUndefined();
+    expect(() => store.importUspsSet({ ...tinyUspsSet(), test: { ...tinySplit(3, 8), labels: new Uint8Array(2) } })).toThrow(/test split arrays/);
+    expect(store.listDatasets()).toEqual([]);
+    store.close();
+  });
+});
+
+describe('migration from schema version 1', () => {
+  /** A database at version 1, written with version 1's own tables and columns, as an older release left it. */
+  function version1Database(file: string): Database.Database {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    migrateSchema(db, 1);
+    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    return db;
+  }
+
+  function insertVersion1Source(db: Database.Database, source: MnistSourceInput, createdAt: number): number {
+    const { train, test } = source.mnist;
+    const inserted = db
+      .prepare(
+        `INSERT INTO mnist_sources (name, train_images_sha256, train_labels_sha256, test_images_sha256, test_labels_sha256,
+           train_count, test_count, train_images, train_labels, test_images, test_labels, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(source.name, source.sha256.trainImages, source.sha256.trainLabels, source.sha256.testImages, source.sha256.testLabels, train.count, test.count,
+        Buffer.from(train.images), Buffer.from(train.labels), Buffer.from(test.images), Buffer.from(test.labels), createdAt);
+    return Number(inserted.lastInsertRowid);
+  }
+
+  function insertVersion1Subset(db: Database.Database, sourceId: number, seed: number, train: Split, test: Split): number {
+    const bytes = (array: Float32Array | Uint32Array | Uint8Array) => Buffer.from(array.buffer, array.byteOffset, array.byteLength);
+    const inserted = db
+      .prepare(
+        `INSERT INTO subsets (source_id, seed, train_count, test_count, train_indices, test_indices, train_inputs, test_inputs,
+           train_labels, test_labels, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+      )
+      .run(sourceId, seed, train.count, test.count, bytes(train.sourceIndices), bytes(test.sourceIndices), bytes(train.inputs), bytes(test.inputs),
+        bytes(train.labels), bytes(test.labels));
+    return Number(inserted.lastInsertRowid);
+  }
+
+  it('keeps every dataset, subset, run, pass, checkpoint and setting, and never hands out an id freed under version 1', () => {
+    const file = temporaryDatabase();
+    const v1 = version1Database(file);
+    const kept = tinySource(0);
+    const keptId = insertVersion1Source(v1, kept, 111);
+    const train = tinySplit(4, 0);
+    const test = tinySplit(2, 5);
+    const subsetId = insertVersion1Subset(v1, keptId, 1337, train, test);
+    // The newest source and subset are deleted: their ids must stay unused after the migration too.
+    const droppedId = insertVersion1Source(v1, tinySource(1), 222);
+    const droppedSubsetId = insertVersion1Subset(v1, droppedId, 7, tinySplit(3, 1), tinySplit(1, 2));
+    v1.prepare('DELETE FROM subsets WHERE id = ?').run(droppedSubsetId);
+    v1.prepare('DELETE FROM mnist_sources WHERE id = ?').run(droppedId);
+    const runId = Number(
+      v1
+        .prepare(`INSERT INTO runs (preset, config, status, subset_id, engine_version, created_at, updated_at) VALUES ('sgd-1989', '{"seed":1337}', 'paused', ?, 'v1', 5, 6)`)
+        .run(subsetId).lastInsertRowid,
+    );
+    const confusion = passRecord(1).testConfusion;
+    v1.prepare(
+      `INSERT INTO passes (run_id, pass, train_loss, train_error_percent, train_misses, test_loss, test_error_percent, test_misses, seconds, test_confusion, created_at)
+       VALUES (?, 1, 0.5, 10, 729, 0.6, 12.5, 251, 3.5, ?, 7)`,
+    ).run(runId, JSON.stringify(confusion));
+    const checkpoint = v1.prepare(`INSERT INTO checkpoints (run_id, pass, weights, optimizer_state, created_at) VALUES (?, ?, ?, ?, 8)`);
+    checkpoint.run(runId, 0, Buffer.from(weightsOf(0.25).buffer), Buffer.alloc(0));
+    checkpoint.run(runId, 1, Buffer.from(weightsOf(0.5).buffer), Buffer.from([9]));
+    v1.prepare(`INSERT INTO settings (key, value) VALUES ('theme', '"dark"')`).run();
+    v1.close();
+
+    const store = new Store(file);
+    expect(store.schemaVersion()).toBe(2);
+    expect(store.integrityCheck()).toBe('ok');
+    expect(store.listDatasets()).toEqual([
+      {
+        id: keptId,
+        kind: 'mnist',
+        name: 'tiny 0',
+        sha256: kept.sha256,
+        trainCount: 5,
+        testCount: 3,
+        createdAt: 111,
+        subsets: [{ id: subsetId, seed: 1337, trainCount: 4, testCount: 2, runCount: 1 }],
+        runCount: 1,
+      },
+    ]);
+    expect(store.loadMnistSource(keptId)).toEqual(kept.mnist);
+    const subset = store.loadSubset(subsetId);
+    expect(subset).toMatchObject({ datasetId: keptId, seed: 1337 });
+    expect(subset.train.inputs).toEqual(train.inputs);
+    expect(subset.test.sourceIndices).toEqual(test.sourceIndices);
+    expect(store.getRun(runId)).toMatchObject({
+      status: 'paused',
+      datasetId: keptId,
+      subsetId,
+      seed: 1337,
+      engineVersion: 'v1',
+      passesDone: 1,
+      lastTestErrorPercent: 12.5,
+      passes: [{ pass: 1, train: { loss: 0.5, errorPercent: 10, misses: 729 }, test: { loss: 0.6, errorPercent: 12.5, misses: 251 }, seconds: 3.5, testConfusion: confusion, createdAt: 7 }],
+    });
+    expect(store.loadCheckpoint({ runId, pass: 0 }).weights).toEqual(weightsOf(0.25));
+    expect(store.loadCheckpoint({ runId }).optimizerState).toEqual(Uint8Array.from([9]));
+    expect(store.allSettings()).toEqual({ theme: 'dark' });
+
+    const added = store.importMnistSource(tinySource(2), [{ seed: 5, train: tinySplit(2, 0), test: tinySplit(1, 0) }]);
+    expect(added.datasetId).toBeGreaterThan(droppedId);
+    expect(store.findSubset(added.datasetId, 5)).toBeGreaterThan(droppedSubsetId);
+
+    // The rebuilt tables enforce their foreign keys: deleting the dataset takes its subset, run, passes and checkpoints.
+    expect(store.deleteDataset(keptId, true)).toEqual({ deletedRuns: 1 });
+    expect(() => store.loadCheckpoint({ runId })).toThrow(expect.objectContaining({ code: 'not_found' }));
+    expect(() => store.loadSubset(subsetId)).toThrow(expect.objectContaining({ code: 'not_found' }));
+    store.close();
+
+    const raw = new Database(file, { readonly: true });
+    expect(raw.pragma('foreign_key_check')).toEqual([]);
+    expect(raw.prepare(`SELECT COUNT(*) FROM passes`).pluck().get()).toBe(0);
+    raw.close();
+  });
+
+  it('rolls back whole, leaving version 1 as it was, if the data would break a foreign key', () => {
+    const file = temporaryDatabase();
+    const v1 = version1Database(file);
+    v1.pragma('foreign_keys = OFF');
+    insertVersion1Subset(v1, 42, 1337, tinySplit(2, 0), tinySplit(1, 0)); // its source does not exist
+    v1.close();
+    expect(() => new Store(file)).toThrow(expect.objectContaining({ code: 'corrupt_record', message: expect.stringContaining('subsets row 1') }));
+    const raw = new Database(file, { readonly: true });
+    expect(raw.pragma('user_version', { simple: true })).toBe(1);
+    expect(raw.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('datasets', 'subsets_v2', 'mnist_sources_v2')`).all()).toEqual([]);
+    expect(raw.prepare(`SELECT source_id FROM subsets`).pluck().all()).toEqual([42]);
+    raw.close();
   });
 });
 

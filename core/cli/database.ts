@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { findMnistFiles } from '../mnist';
 import { base64ToBytes, bytesToBase64 } from '../protocol';
-import type { EngineApi, EngineEvent, Params, RunSummary } from '../protocol';
+import type { EngineApi, EngineEvent, ExportFormat, Params, Result, RunSummary } from '../protocol';
 import { spawnEngineService } from '../service/spawn';
 import type { SpawnedService } from '../service/spawn';
 import type { PassPrinter, ProgressDisplay } from './output';
@@ -33,6 +33,13 @@ export function mnistSource(dir: string | undefined, files: string[] = []): Para
   return { from: 'bundled' };
 }
 
+/** Stores the dataset a command names: a USPS folder (--usps), else MNIST as mnistSource reads the flags. */
+export async function importDataset(api: EngineApi, options: { mnist?: string; usps?: string }, files: string[] = []): Promise<Result<'importUsps'>> {
+  if (options.usps === undefined) return api.importMnist(mnistSource(options.mnist, files));
+  if (options.mnist !== undefined || files.length > 0) throw new Error('give either --usps DIR or MNIST files (--mnist DIR or the four files), not both');
+  return api.importUsps({ from: 'paths', paths: [options.usps] });
+}
+
 export async function importWeightsFile(api: EngineApi, path: string): Promise<number> {
   const { checkpointId } = await api.importWeights({ name: path, base64: bytesToBase64(readFileSync(path)) });
   return checkpointId;
@@ -49,8 +56,8 @@ export async function checkpointOf(api: EngineApi, runId: number, pass?: number)
   return checkpoint.id;
 }
 
-export async function exportCheckpoint(api: EngineApi, checkpointId: number, out: string): Promise<void> {
-  const { base64 } = await api.exportWeights({ checkpointId });
+export async function exportCheckpoint(api: EngineApi, checkpointId: number, out: string, format: ExportFormat = 'safetensors'): Promise<void> {
+  const { base64 } = await api.exportWeights({ checkpointId, format });
   writeFileSync(out, base64ToBytes(base64));
 }
 

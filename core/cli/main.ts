@@ -9,14 +9,16 @@ import { bundledMnistDir, readMnistDir } from '../mnist';
 import type { Mnist } from '../mnist';
 import { createNetwork } from '../network';
 import { PRESETS } from '../presets';
-import type { RunSummary } from '../protocol';
+import { ExportFormatSchema, type ExportFormat, type RunSummary } from '../protocol';
 import { encodeSafetensors } from '../safetensors';
 import { defaultDatabasePath } from '../store';
 import { datasetToTensors, DEFAULT_SEED, make1989Dataset } from '../subset';
+import type { Dataset1989 } from '../subset';
 import { evaluateSplit, initialParameters, runTraining } from '../train';
 import type { PassResult, TrainConfig } from '../train';
+import { readUspsDir } from '../usps';
 import { readWeightsFile, writeWeightsFile } from '../weights';
-import { checkpointOf, endedMessage, exportCheckpoint, followRun, importWeightsFile, mnistSource, withService } from './database';
+import { checkpointOf, endedMessage, exportCheckpoint, followRun, importDataset, importWeightsFile, withService } from './database';
 import { formatLoss, metricsOnly, passPrinter, progressDisplay } from './output';
 
 function integer(min: number, max: number) {
@@ -36,13 +38,24 @@ function positiveNumber(text: string): number {
 }
 
 const seedOption = () =>
-  new Option('--seed <n>', 'seed for the subset draw and the initial weights').argParser(integer(0, 0xffffffff)).default(DEFAULT_SEED);
+  new Option('--seed <n>', 'seed for the subset draw and the initial weights (with --usps, only the weights)')
+    .argParser(integer(0, 0xffffffff))
+    .default(DEFAULT_SEED);
 const mnistOption = () => new Option('--mnist <dir>', 'folder with the four MNIST files, raw or .gz (default: the bundled copy)');
+const uspsOption = () =>
+  new Option('--usps <dir>', "the paper's own USPS digits instead of MNIST: a folder with zip.train and zip.test, or usps and usps.t (raw or .gz)").conflicts(
+    'mnist',
+  );
 const dbOption = () => new Option('--db <file>', 'the SQLite database the app shares').default(defaultDatabasePath(), 'the per-user app data file');
 const runIdArgument = integer(1, Number.MAX_SAFE_INTEGER);
 
 function loadMnist(dir: string | undefined): Mnist {
   return readMnistDir(dir ?? bundledMnistDir());
+}
+
+/** The 1989 dataset the flags name: USPS as published, or the subset drawn from MNIST for the seed. */
+function load1989Dataset(options: { mnist?: string; usps?: string; seed: number }): Dataset1989 {
+  return options.usps === undefined ? make1989Dataset(loadMnist(options.mnist), options.seed) : readUspsDir(options.usps);
 }
 
 /** A run that did not finish is not a success: say how to pick it up again, and exit non-zero. */
@@ -59,6 +72,7 @@ const program = new Command('lecun1989')
 
 interface TrainOptions {
   mnist?: string;
+  usps?: string;
   seed: number;
   passes: number;
   lr: number;
@@ -73,6 +87,7 @@ program
   .command('train')
   .description('train the 1989 network and print each pass on both splits; the run is recorded in the database')
   .addOption(mnistOption())
+  .addOption(uspsOption())
   .addOption(seedOption())
   .addOption(new Option('--passes <n>', 'passes over the training set').argParser(integer(1, 1000)).default(23))
   .addOption(new Option('--lr <x>', 'SGD learning rate').argParser(positiveNumber).default(0.03))
@@ -88,7 +103,7 @@ program
     const progress = progressDisplay(options.json !== true);
     if (options.db === false) {
       const initial = options.init === undefined ? undefined : readWeightsFile(options.init).parameters;
-      const dataset = make1989Dataset(loadMnist(options.mnist), options.seed);
+      const dataset = load1989Dataset(options);
       let last: PassResult | undefined;
       for await (const result of runTraining({
         config,
@@ -108,7 +123,7 @@ program
       return;
     }
     await withService(options.db, async (api, service) => {
-      const { dataset } = await api.importMnist(mnistSource(options.mnist));
+      const { dataset } = await importDataset(api, options);
       const initCheckpointId = options.init === undefined ? undefined : await importWeightsFile(api, options.init);
       const preset = PRESETS[0]!.name;
       const begin = async () => (await api.createRun({ datasetId: dataset.id, preset, config, initCheckpointId, start: true })).run;
@@ -121,13 +136,14 @@ program
 
 program
   .command('import')
-  .description('store MNIST in the database: a folder of the four files, or the four files themselves')
+  .description('store a dataset in the database: MNIST (a folder of the four files, or the four files themselves) or USPS (--usps)')
   .argument('[files...]', 'the four MNIST files, raw or .gz')
   .addOption(mnistOption())
+  .addOption(uspsOption())
   .addOption(dbOption())
-  .action(async (files: string[], options: { mnist?: string; db: string }) => {
+  .action(async (files: string[], options: { mnist?: string; usps?: string; db: string }) => {
     await withService(options.db, async (api) => {
-      const { dataset, created } = await api.importMnist(mnistSource(options.mnist, files));
+      const { dataset, created } = await importDataset(api, options, files);
       console.log(`${created ? 'imported' : 'already stored as'} dataset ${dataset.id}: ${dataset.name} (${dataset.trainCount} training, ${dataset.testCount} test digits)`);
     });
   });
@@ -170,13 +186,14 @@ program
 
 program
   .command('export')
-  .description("write a run's checkpoint (default: its last pass) as safetensors")
+  .description("write a run's checkpoint (default: its last pass) as safetensors or as an ONNX model")
   .argument('<run-id>', 'the run', runIdArgument)
   .addOption(new Option('--pass <n>', 'the checkpoint after this pass (0: the initial weights)').argParser(integer(0, 1000)))
+  .addOption(new Option('--format <format>', 'the file format').choices(ExportFormatSchema.options).default('safetensors'))
   .requiredOption('--out <file>', 'where to write the weights')
   .addOption(dbOption())
-  .action(async (runId: number, options: { pass?: number; out: string; db: string }) => {
-    await withService(options.db, async (api) => exportCheckpoint(api, await checkpointOf(api, runId, options.pass), options.out));
+  .action(async (runId: number, options: { pass?: number; format: ExportFormat; out: string; db: string }) => {
+    await withService(options.db, async (api) => exportCheckpoint(api, await checkpointOf(api, runId, options.pass), options.out, options.format));
   });
 
 program
@@ -184,10 +201,11 @@ program
   .description('write the 1989-style subset (Xtr, Ytr, Xte, Yte) as safetensors')
   .requiredOption('--out <file>', 'where to write it')
   .addOption(mnistOption())
+  .addOption(uspsOption())
   .addOption(seedOption())
-  .action((options: { out: string; mnist?: string; seed: number }) => {
-    const dataset = make1989Dataset(loadMnist(options.mnist), options.seed);
-    writeFileSync(options.out, encodeSafetensors(datasetToTensors(dataset), { seed: String(options.seed) }));
+  .action((options: { out: string; mnist?: string; usps?: string; seed: number }) => {
+    const dataset = load1989Dataset(options);
+    writeFileSync(options.out, encodeSafetensors(datasetToTensors(dataset), { seed: String(dataset.seed) }));
   });
 
 program
@@ -204,12 +222,13 @@ program
   .description('evaluate weights on both splits of the 1989-style subset, with the test confusion matrix')
   .requiredOption('--weights <file>', 'the weights (safetensors)')
   .addOption(mnistOption())
+  .addOption(uspsOption())
   .addOption(seedOption())
   .option('--json', 'print one JSON object')
-  .action((options: { weights: string; mnist?: string; seed: number; json?: boolean }) => {
+  .action((options: { weights: string; mnist?: string; usps?: string; seed: number; json?: boolean }) => {
     const net = createNetwork();
     net.parameters.set(readWeightsFile(options.weights).parameters);
-    const dataset = make1989Dataset(loadMnist(options.mnist), options.seed);
+    const dataset = load1989Dataset(options);
     const train = evaluateSplit(net, dataset.train);
     const test = evaluateSplit(net, dataset.test);
     if (options.json) {

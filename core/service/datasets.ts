@@ -1,13 +1,15 @@
 /**
- * MNIST into the store, and 1989-style subsets out of it. Shared by the engine service and the CLI's database mode.
+ * Datasets into the store (MNIST and USPS), and 1989-style subsets out of it. Shared by the engine service and the
+ * CLI's database mode.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { MnistFileError, readMnistDir, readMnistFiles, type MnistSplit, type NamedBytes } from '../mnist';
-import { MAX_FILE_BYTES } from '../protocol';
-import type { Store, SubsetData } from '../store';
-import { DEFAULT_SEED, make1989Dataset } from '../subset';
+import { MAX_FILE_BYTES, USPS_SUBSET_SEED } from '../protocol';
+import { StoreError, type DatasetSha256, type Store, type SubsetData } from '../store';
+import { DEFAULT_SEED, make1989Dataset, type Split } from '../subset';
+import { MAX_USPS_TEXT_BYTES, readUspsDir, readUspsFiles, USPS_FILE_NAMES, UspsFileError, type UspsDataset } from '../usps';
 
 export type ImportStage = 'reading' | 'decoding' | 'drawing subset' | 'storing' | 'done';
 
@@ -26,20 +28,40 @@ function idxSha256(split: MnistSplit, kind: 'images' | 'labels'): string {
   return createHash('sha256').update(header).update(kind === 'images' ? split.images : split.labels).digest('hex');
 }
 
+/**
+ * SHA-256 of a USPS split's decoded values: its images as float32 (little-endian, as on every platform the app runs
+ * on) or its labels, a byte each. The text files' bytes would change with gzip, line ends or "-1" printed "-1.0000";
+ * the values are what a run trains on.
+ */
+function decodedSha256(split: Split, kind: 'images' | 'labels'): string {
+  const values = kind === 'images' ? split.inputs : split.labels;
+  return createHash('sha256').update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength)).digest('hex');
+}
+
+interface FileKind {
+  /** What the files should be, for the messages: "MNIST file". */
+  what: string;
+  maxBytes: number;
+  error: (file: string, problem: string) => Error;
+}
+
+const MNIST_FILES: FileKind = { what: 'MNIST file', maxBytes: MAX_FILE_BYTES, error: (file, problem) => new MnistFileError(file, problem) };
+const USPS_FILES: FileKind = { what: 'USPS file', maxBytes: MAX_USPS_TEXT_BYTES, error: (file, problem) => new UspsFileError(file, problem) };
+
 /** Reads files the caller named by path, refusing oversized ones before reading them into memory. */
-export function readFilesByPath(paths: string[]): NamedBytes[] {
+export function readFilesByPath(paths: string[], kind: FileKind = MNIST_FILES): NamedBytes[] {
   return paths.map((path) => {
     let size: number;
     try {
       size = statSync(path).size;
     } catch (error) {
-      throw new MnistFileError(path, `cannot read (${(error as Error).message})`);
+      throw kind.error(path, `cannot read (${(error as Error).message})`);
     }
-    if (size > MAX_FILE_BYTES) throw new MnistFileError(path, `${size} bytes is larger than any MNIST file (limit ${MAX_FILE_BYTES})`);
+    if (size > kind.maxBytes) throw kind.error(path, `${size} bytes is larger than any ${kind.what} (limit ${kind.maxBytes})`);
     try {
       return { name: path, bytes: readFileSync(path) };
     } catch (error) {
-      throw new MnistFileError(path, `cannot read (${(error as Error).message})`);
+      throw kind.error(path, `cannot read (${(error as Error).message})`);
     }
   });
 }
@@ -63,7 +85,7 @@ export function importMnist(
     testImages: idxSha256(mnist.test, 'images'),
     testLabels: idxSha256(mnist.test, 'labels'),
   };
-  const existing = store.findMnistSource(sha256);
+  const existing = store.findDataset('mnist', sha256);
   if (existing !== undefined && store.findSubset(existing, DEFAULT_SEED) !== undefined) {
     onStage('done');
     return { datasetId: existing, created: false };
@@ -84,10 +106,64 @@ export function importMnist(
   return stored;
 }
 
-/** The dataset's 1989-style subset for `seed`, drawn and stored the first time it is asked for. */
+/**
+ * USPS files named by path: the two files, or one folder holding them (found there as readUspsDir finds them). One
+ * path that is not a file is taken for the folder, so a missing one is reported as a missing folder. Reading a
+ * folder is left to the decoding stage, which reads and decodes in one go.
+ */
+export function uspsInputFromPaths(paths: string[]): { files: NamedBytes[] } | { dir: string } {
+  const [only] = paths;
+  if (paths.length === 1 && only !== undefined && !isFile(only)) return { dir: only };
+  return { files: readFilesByPath(paths, USPS_FILES) };
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Decodes and stores a USPS set, its published split as the dataset's one subset, in one transaction: a failure
+ * anywhere, or a kill at any moment, leaves no part of it stored. Importing the same values again (gzipped or not)
+ * stores nothing new and returns the existing dataset.
+ */
+export function importUsps(
+  store: Store,
+  input: { files: NamedBytes[] } | { dir: string },
+  name: string | undefined,
+  onStage: (stage: ImportStage) => void = () => {},
+): { datasetId: number; created: boolean } {
+  onStage('decoding');
+  const usps: UspsDataset = 'dir' in input ? readUspsDir(input.dir) : readUspsFiles(input.files);
+  const sha256: DatasetSha256 = {
+    trainImages: decodedSha256(usps.train, 'images'),
+    trainLabels: decodedSha256(usps.train, 'labels'),
+    testImages: decodedSha256(usps.test, 'images'),
+    testLabels: decodedSha256(usps.test, 'labels'),
+  };
+  onStage('storing');
+  const { train, test } = USPS_FILE_NAMES[usps.form];
+  const defaultName = 'dir' in input ? basename(input.dir) : `USPS ${train} + ${test} (${usps.train.count} + ${usps.test.count})`;
+  const stored = store.importUspsSet({ name: name ?? defaultName, sha256, train: usps.train, test: usps.test });
+  onStage('done');
+  return stored;
+}
+
+/**
+ * The dataset's subset for `seed`: for MNIST its 1989-style draw, drawn and stored the first time it is asked for;
+ * for USPS its published split, the same for every seed.
+ */
 export function subsetFor(store: Store, datasetId: number, seed: number): SubsetData {
+  if (store.datasetKind(datasetId) === 'usps') {
+    const split = store.findSubset(datasetId, USPS_SUBSET_SEED);
+    if (split === undefined) throw new StoreError('corrupt_record', `dataset ${datasetId} is a USPS set, but its split is missing`);
+    return store.loadSubset(split);
+  }
   const stored = store.findSubset(datasetId, seed);
   if (stored !== undefined) return store.loadSubset(stored);
   const subset = make1989Dataset(store.loadMnistSource(datasetId), seed);
-  return { ...subset, id: store.addSubset(datasetId, seed, subset.train, subset.test), sourceId: datasetId };
+  return { ...subset, id: store.addSubset(datasetId, seed, subset.train, subset.test), datasetId };
 }

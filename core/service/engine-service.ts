@@ -29,7 +29,9 @@ import { StoreError, type Store } from '../store';
 import { CLASSES, INPUT_PIXELS } from '../subset';
 import { evaluateSplit, TrainConfigError, type EvaluationMode } from '../train';
 import { decodeWeights, encodeWeights } from '../weights';
-import { importMnist, readFilesByPath, subsetFor } from './datasets';
+import { encodeOnnxModel } from '../onnx';
+import { UspsFileError } from '../usps';
+import { importMnist, importUsps, readFilesByPath, subsetFor, uspsInputFromPaths, type ImportStage } from './datasets';
 import { createRecordedRun, ENGINE_VERSION, RESUMABLE_STATUSES, trainRecordedRun, type HaltReason } from './runner';
 
 /** The renderer redraws at most this often; more progress events would only cost training time. */
@@ -123,16 +125,23 @@ export class EngineService {
     }),
 
     importMnist: (params, requestId) => {
-      const reportStage = (stage: EventData<'importProgress'>['stage']) => this.emit('importProgress', { requestId, stage });
+      const reportStage = this.importStageReporter(requestId);
       reportStage('reading');
       let input: { files: NamedBytes[] } | { dir: string };
       if (params.from === 'bundled') input = { dir: bundledMnistDir() };
       else if (params.from === 'paths') input = { files: readFilesByPath(params.paths) };
-      else input = { files: params.files.map((file) => ({ name: file.name, bytes: base64ToBytes(file.base64) })) };
+      else input = { files: decodeFiles(params.files) };
       const name = params.name ?? (params.from === 'bundled' ? 'MNIST (bundled)' : undefined);
       const { datasetId, created } = importMnist(this.store, input, name, reportStage);
-      const dataset = this.store.listDatasets().find((candidate) => candidate.id === datasetId)!;
-      return { dataset, created };
+      return { dataset: this.store.getDataset(datasetId), created };
+    },
+
+    importUsps: (params, requestId) => {
+      const reportStage = this.importStageReporter(requestId);
+      reportStage('reading');
+      const input = params.from === 'paths' ? uspsInputFromPaths(params.paths) : { files: decodeFiles(params.files) };
+      const { datasetId, created } = importUsps(this.store, input, params.name, reportStage);
+      return { dataset: this.store.getDataset(datasetId), created };
     },
 
     listDatasets: () => ({ datasets: this.store.listDatasets() }),
@@ -167,17 +176,16 @@ export class EngineService {
     getRun: ({ runId }) => ({ run: this.store.getRun(runId) as Result<'getRun'>['run'] }),
     listCheckpoints: ({ runId }) => ({ checkpoints: this.store.listCheckpoints(runId) }),
 
-    exportWeights: ({ checkpointId }) => {
+    exportWeights: ({ checkpointId, format }) => {
       const checkpoint = this.store.loadCheckpoint({ checkpointId });
       const run = this.summary(checkpoint.runId);
-      const bytes = encodeWeights(checkpoint.weights, {
-        format: 'pt',
-        run: String(run.id),
-        preset: run.preset,
-        pass: String(checkpoint.pass),
-        engine: run.engineVersion,
-      });
-      return { fileName: `lecun1989-run${run.id}-pass${checkpoint.pass}.safetensors`, base64: bytesToBase64(bytes) };
+      const metadata = { run: String(run.id), preset: run.preset, pass: String(checkpoint.pass), engine: run.engineVersion };
+      const bytes =
+        format === 'onnx'
+          ? encodeOnnxModel(checkpoint.weights, { metadata })
+          : encodeWeights(checkpoint.weights, { format: 'pt', ...metadata });
+      // Each format's name is its file extension.
+      return { fileName: `lecun1989-run${run.id}-pass${checkpoint.pass}.${format}`, base64: bytesToBase64(bytes) };
     },
 
     getWeights: ({ checkpointId }) => {
@@ -263,6 +271,10 @@ export class EngineService {
     },
   };
 
+  private importStageReporter(requestId: number): (stage: ImportStage) => void {
+    return (stage) => this.emit('importProgress', { requestId, stage });
+  }
+
   private weightsOf(checkpointId: number): Float32Array {
     const { weights } = this.store.loadCheckpoint({ checkpointId });
     if (weights.length !== PARAMETER_COUNT) {
@@ -341,12 +353,16 @@ export class EngineService {
   }
 }
 
+function decodeFiles(files: { name: string; base64: string }[]): NamedBytes[] {
+  return files.map((file) => ({ name: file.name, bytes: base64ToBytes(file.base64) }));
+}
+
 function errorCode(error: unknown): ErrorCode {
   if (error instanceof RequestError) return error.code;
   if (error instanceof StoreError) {
     return error.code === 'not_found' || error.code === 'dataset_in_use' || error.code === 'invalid_state' ? error.code : 'internal';
   }
-  if (error instanceof MnistFileError || error instanceof SafetensorsError) return 'bad_file';
+  if (error instanceof MnistFileError || error instanceof UspsFileError || error instanceof SafetensorsError) return 'bad_file';
   if (error instanceof TrainConfigError) return 'invalid_params';
   return 'internal';
 }

@@ -4,7 +4,7 @@ import { PARAMETER_SHAPES } from '../../core/network';
 import { MAX_IMAGES_PER_REQUEST, type CheckpointInfo, type Result } from '../../core/protocol';
 import { DEFAULT_SEED } from '../../core/subset';
 import { useApi } from '../api/key';
-import { describeError } from '../errors';
+import { attempt } from '../errors';
 import { useDatasetsStore } from './datasets';
 import { useRunsStore } from './runs';
 
@@ -62,16 +62,6 @@ export const useInspectStore = defineStore('inspect', () => {
   /** The feature maps on show: those of the chosen test digit, else of the drawing. */
   const featurePrediction = computed(() => (chosen.value?.kind === 'test' ? chosenPrediction.value : drawingPrediction.value));
 
-  async function attempt<T>(call: () => Promise<T>): Promise<T | undefined> {
-    try {
-      const result = await call();
-      error.value = null;
-      return result;
-    } catch (caught) {
-      error.value = describeError(caught);
-      return undefined;
-    }
-  }
 
   function setModel(checkpoint: Pick<CheckpointInfo, 'id' | 'runId' | 'pass'>): void {
     model.value = { checkpointId: checkpoint.id, runId: checkpoint.runId, pass: checkpoint.pass };
@@ -102,12 +92,12 @@ export const useInspectStore = defineStore('inspect', () => {
     if (current === null || dataset === null || evaluating.value) return;
     evaluating.value = true;
     try {
-      const result = await attempt(() => api.evaluate({ checkpointId: current.checkpointId, datasetId: dataset, seed: seed.value, split: 'test' }));
+      const result = await attempt(error, () => api.evaluate({ checkpointId: current.checkpointId, datasetId: dataset, seed: seed.value, split: 'test' }));
       if (result === undefined || model.value !== current) return;
       evaluation.value = result;
       const indices = result.misclassified.slice(0, GALLERY_LIMIT).map((entry) => entry.index);
       if (indices.length === 0) return;
-      const images = await attempt(() => api.getSubsetImages({ datasetId: dataset, seed: seed.value, split: 'test', indices }));
+      const images = await attempt(error, () => api.getSubsetImages({ datasetId: dataset, seed: seed.value, split: 'test', indices }));
       if (images === undefined || model.value !== current) return;
       galleryPixels.value = Object.fromEntries(images.images.map((image) => [image.index, image.pixels]));
     } finally {
@@ -149,7 +139,7 @@ export const useInspectStore = defineStore('inspect', () => {
         const current = model.value;
         const image = drawingInput.value;
         if (current === null || image === null) break;
-        const prediction = await attempt(() => api.predict({ checkpointId: current.checkpointId, image }));
+        const prediction = await attempt(error, () => api.predict({ checkpointId: current.checkpointId, image }));
         if (prediction !== undefined && model.value === current && drawingInput.value !== null) drawingPrediction.value = prediction;
       } while (drawingQueued);
     } finally {
@@ -162,7 +152,7 @@ export const useInspectStore = defineStore('inspect', () => {
     chosen.value = { kind: 'test', ...digit };
     chosenPrediction.value = null;
     if (current === null) return;
-    const prediction = await attempt(() => api.predict({ checkpointId: current.checkpointId, image: digit.pixels }));
+    const prediction = await attempt(error, () => api.predict({ checkpointId: current.checkpointId, image: digit.pixels }));
     if (prediction !== undefined && chosen.value?.kind === 'test' && chosen.value.index === digit.index) chosenPrediction.value = prediction;
   }
 
@@ -170,7 +160,7 @@ export const useInspectStore = defineStore('inspect', () => {
   async function chooseTestIndex(index: number): Promise<void> {
     const dataset = datasetId.value;
     if (dataset === null) return;
-    const result = await attempt(() => api.getSubsetImages({ datasetId: dataset, seed: seed.value, split: 'test', indices: [index] }));
+    const result = await attempt(error, () => api.getSubsetImages({ datasetId: dataset, seed: seed.value, split: 'test', indices: [index] }));
     const image = result?.images[0];
     if (image !== undefined) await chooseTestDigit({ index: image.index, label: image.label, pixels: image.pixels });
   }
@@ -187,7 +177,7 @@ export const useInspectStore = defineStore('inspect', () => {
     const current = model.value;
     if (current === null || kernelsLoadingFor === current.checkpointId) return;
     kernelsLoadingFor = current.checkpointId;
-    const weights = await attempt(() => api.getWeights({ checkpointId: current.checkpointId })).finally(() => {
+    const weights = await attempt(error, () => api.getWeights({ checkpointId: current.checkpointId })).finally(() => {
       if (kernelsLoadingFor === current.checkpointId) kernelsLoadingFor = null;
     });
     if (weights === undefined || model.value !== current) return;

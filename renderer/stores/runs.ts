@@ -3,7 +3,7 @@ import { computed, ref } from 'vue';
 import type { CheckpointInfo, PassMetrics, Result, RunDetail, RunStatus, RunSummary } from '../../core/protocol';
 import { readAsBase64, type NamedFile } from '../api/files';
 import { useApi } from '../api/key';
-import { describeError } from '../errors';
+import { attempt } from '../errors';
 
 export type RunControl = 'pause' | 'stop' | 'resume';
 
@@ -72,19 +72,9 @@ export const useRunsStore = defineStore('runs', () => {
     if (checkpoints.value[runId] !== undefined) void loadCheckpoints(runId);
   }
 
-  async function attempt<T>(call: () => Promise<T>): Promise<T | undefined> {
-    try {
-      const result = await call();
-      error.value = null;
-      return result;
-    } catch (caught) {
-      error.value = describeError(caught);
-      return undefined;
-    }
-  }
 
   async function refresh(): Promise<void> {
-    const result = await attempt(() => api.listRuns());
+    const result = await attempt(error, () => api.listRuns());
     if (result === undefined) return;
     runs.value = [...result.runs].sort((a, b) => b.id - a.id);
     const present = new Set(runs.value.map((run) => run.id));
@@ -97,7 +87,7 @@ export const useRunsStore = defineStore('runs', () => {
   }
 
   async function loadDetail(runId: number): Promise<RunDetail | undefined> {
-    const result = await attempt(() => api.getRun({ runId }));
+    const result = await attempt(error, () => api.getRun({ runId }));
     if (result === undefined) return undefined;
     details.value[runId] = result.run;
     const { passes: _passes, ...summary } = result.run;
@@ -106,7 +96,7 @@ export const useRunsStore = defineStore('runs', () => {
   }
 
   async function loadCheckpoints(runId: number): Promise<CheckpointInfo[] | undefined> {
-    const result = await attempt(() => api.listCheckpoints({ runId }));
+    const result = await attempt(error, () => api.listCheckpoints({ runId }));
     if (result === undefined) return undefined;
     checkpoints.value[runId] = [...result.checkpoints].sort((a, b) => a.pass - b.pass);
     return checkpoints.value[runId];
@@ -128,7 +118,7 @@ export const useRunsStore = defineStore('runs', () => {
   }
 
   async function control(runId: number, action: RunControl): Promise<void> {
-    const result = await attempt(() => {
+    const result = await attempt(error, () => {
       switch (action) {
         case 'pause':
           return api.pauseRun({ runId });
@@ -142,7 +132,7 @@ export const useRunsStore = defineStore('runs', () => {
   }
 
   async function deleteRun(runId: number): Promise<boolean> {
-    const result = await attempt(() => api.deleteRun({ runId }));
+    const result = await attempt(error, () => api.deleteRun({ runId }));
     if (result === undefined) return false;
     runs.value = runs.value.filter((run) => run.id !== runId);
     delete details.value[runId];
@@ -153,7 +143,7 @@ export const useRunsStore = defineStore('runs', () => {
   }
 
   async function exportCheckpoint(checkpoint: Pick<CheckpointInfo, 'id' | 'runId' | 'pass'>): Promise<void> {
-    const saved = await attempt(() => api.exportWeightsWithDialog(checkpoint.id));
+    const saved = await attempt(error, () => api.exportWeightsWithDialog(checkpoint.id));
     if (saved === true) notice.value = `Exported the weights of run #${checkpoint.runId} after pass ${checkpoint.pass}.`;
   }
 
@@ -167,11 +157,11 @@ export const useRunsStore = defineStore('runs', () => {
   }
 
   async function importWeightsWithDialog(): Promise<Result<'importWeights'> | null> {
-    return adoptImport(await attempt(() => api.importWeightsWithDialog()));
+    return adoptImport(await attempt(error, () => api.importWeightsWithDialog()));
   }
 
   async function importWeightsFile(file: NamedFile): Promise<Result<'importWeights'> | null> {
-    return adoptImport(await attempt(async () => api.importWeights(await readAsBase64(file))));
+    return adoptImport(await attempt(error, async () => api.importWeights(await readAsBase64(file))));
   }
 
   return {

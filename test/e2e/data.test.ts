@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SEED, IMAGE_PIXELS, INPUT_PIXELS, resize28to16, TRAIN_SIZE } from '../../core/subset';
 import { STANDARD_FILE_NAMES } from '../../core/mnist';
 import { legacyPermutation, MT19937 } from '../../core/rng';
-import { canvasPixels, MNIST_DIR, MNIST_FILE_NAMES, openApp, rowCells, SLOW_STEP_MS, STEP_MS, subsetLabels, TEST_MS, textOf, type E2eApp } from './support';
+import { canvasPixels, MNIST_DIR, MNIST_FILE_NAMES, openApp, rowCells, screenshotOnFailure, SLOW_STEP_MS, STEP_MS, subsetLabels, TEST_MS, textOf, type E2eApp } from './support';
 
 let app: E2eApp;
 
@@ -18,6 +18,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
 }, STEP_MS);
+
+screenshotOnFailure(() => app);
 
 /** What the dataset list shows, row by row; the list must not change when an import fails or repeats. */
 const datasetRows = () => rowCells(app.page.getByTestId('dataset-row'));

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PARAMETER_COUNT } from '../../core/network';
 import { CLASSES, TEST_SIZE } from '../../core/subset';
 import { decodeWeights } from '../../core/weights';
-import { canvasPixels, importBundledMnist, openApp, openView, rowCells, SLOW_STEP_MS, STEP_MS, subsetLabels, TEST_MS, textOf, type E2eApp } from './support';
+import { canvasPixels, importBundledMnist, openApp, openView, rowCells, screenshotOnFailure, SLOW_STEP_MS, STEP_MS, subsetLabels, TEST_MS, textOf, type E2eApp } from './support';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'core', 'cli.js');
 
@@ -36,6 +36,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
 }, STEP_MS);
+
+screenshotOnFailure(() => app);
 
 const runRow = (page: Page, runId: number) => page.locator(`[data-testid="run-row"][data-run-id="${runId}"]`);
 

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { beforeEach } from 'vitest';
 import { STANDARD_FILE_NAMES } from '../../core/mnist';
 import { legacyPermutation, MT19937 } from '../../core/rng';
 import { DEFAULT_SEED, TEST_SIZE, TRAIN_SIZE } from '../../core/subset';
@@ -151,6 +152,9 @@ export interface E2eApp {
 
 /** A fresh server on a fresh database, and a fresh headless Chromium with the page open on it. */
 export async function openApp(name: string): Promise<E2eApp> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`no Chromium at ${CHROMIUM}: the end-to-end tests drive Debian's Chromium (apt-get install chromium) and never download a browser`);
+  }
   const work = temporaryFolder(name);
   let serve: ServeProcess | undefined;
   let browser: Browser | undefined;
@@ -221,4 +225,14 @@ export async function importBundledMnist(page: Page): Promise<void> {
   await page.getByTestId('use-bundled-button').click();
   await page.getByTestId('import-result').filter({ hasText: /^Imported "/ }).waitFor({ timeout: SLOW_STEP_MS });
   await page.getByTestId('dataset-row').waitFor();
+}
+
+/** Saves the page as test-artifacts/e2e/failed-<test name>.png whenever a test of the calling file fails. */
+export function screenshotOnFailure(app: () => E2eApp | undefined): void {
+  beforeEach(({ task, onTestFailed }) => {
+    onTestFailed(async () => {
+      const name = task.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 60);
+      await app()?.screenshot(`failed-${name}`).catch(() => {});
+    });
+  });
 }

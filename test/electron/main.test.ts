@@ -222,9 +222,9 @@ describe('IPC', () => {
     expect(service().received.length).toBe(before);
   });
 
-  it('refuses importMnist by path from the page: only its own dialogs name files', async () => {
+  it.each(['importMnist', 'importUsps'] as const)('refuses %s by path from the page: only its own dialogs name files', async (method) => {
     const before = service().received.length;
-    const answer = await invoke(engineChannel('importMnist'), appSender(), { from: 'paths', paths: ['/etc/passwd'] });
+    const answer = await invoke(engineChannel(method), appSender(), { from: 'paths', paths: ['/etc/passwd'] });
     expect(answer).toMatchObject({ ok: false, error: { code: 'invalid_params', message: expect.stringContaining('by path') } });
     expect(service().received.length).toBe(before);
   });
@@ -232,7 +232,7 @@ describe('IPC', () => {
 
 describe('the dialogs', () => {
   const DATASET: DatasetInfo = {
-    id: 1, name: 'MNIST', trainCount: 60000, testCount: 10000, createdAt: 1, subsets: [], runCount: 0,
+    id: 1, kind: 'mnist', name: 'MNIST', trainCount: 60000, testCount: 10000, createdAt: 1, subsets: [], runCount: 0,
     sha256: { trainImages: 'a'.repeat(64), trainLabels: 'b'.repeat(64), testImages: 'c'.repeat(64), testLabels: 'd'.repeat(64) },
   };
 

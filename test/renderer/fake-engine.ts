@@ -124,6 +124,7 @@ export class FakeEngine {
     const id = this.nextId++;
     const dataset: DatasetInfo = {
       id,
+      kind: 'mnist',
       name,
       sha256: { trainImages: SHA('a'), trainLabels: SHA('b'), testImages: SHA('c'), testLabels: SHA('d') },
       trainCount: 60000,
