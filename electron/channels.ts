@@ -10,6 +10,7 @@ export function engineChannel(method: Method): string {
 
 export const HOST_CHANNELS = {
   importMnistWithDialog: 'lecun1989:host:import-mnist-with-dialog',
+  importUspsWithDialog: 'lecun1989:host:import-usps-with-dialog',
   importWeightsWithDialog: 'lecun1989:host:import-weights-with-dialog',
   exportWeightsWithDialog: 'lecun1989:host:export-weights-with-dialog',
   about: 'lecun1989:host:about',

@@ -3,7 +3,7 @@
  * in the app's own window, then validates what it sent with the protocol's schemas before anything reaches the
  * service. Files are chosen in native dialogs and read or written here: the renderer never names a path.
  */
-import { dialog, ipcMain, type BrowserWindow, type IpcMainInvokeEvent } from 'electron';
+import { dialog, ipcMain, type BrowserWindow, type FileFilter, type IpcMainInvokeEvent } from 'electron';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { AboutInfo } from '../core/app-api';
@@ -15,9 +15,12 @@ import {
   METHODS,
   PROTOCOL_VERSION,
   requestSchemas,
+  type DatasetKind,
   type EngineApi,
+  type ExportFormat,
   type Method,
   type ResponseMessage,
+  type Result,
 } from '../core/protocol';
 import { parseRendererRequest } from '../core/renderer-request';
 import { engineChannel, HOST_CHANNELS, type IpcOutcome } from './channels';
@@ -34,10 +37,32 @@ export interface IpcContext {
   about(): Promise<AboutInfo>;
 }
 
-const SAFETENSORS_FILTERS = [
-  { name: 'safetensors', extensions: ['safetensors'] },
-  { name: 'All files', extensions: ['*'] },
-];
+const ALL_FILES: FileFilter = { name: 'All files', extensions: ['*'] };
+
+/** The save dialog for each export format: its title, and a filter whose extension the dialog keeps. */
+const EXPORT_DIALOGS: Record<ExportFormat, { title: string; filters: FileFilter[] }> = {
+  safetensors: { title: 'Export weights', filters: [{ name: 'safetensors', extensions: ['safetensors'] }, ALL_FILES] },
+  onnx: { title: 'Export ONNX model', filters: [{ name: 'ONNX model', extensions: ['onnx'] }, ALL_FILES] },
+};
+
+/**
+ * The open dialog for each kind of dataset. No filter: raw MNIST files (train-images-idx3-ubyte) and LIBSVM's usps
+ * have no usable extension.
+ */
+const IMPORT_DIALOGS: Record<DatasetKind, { title: string; message: string; maxFiles: number; files: string }> = {
+  mnist: {
+    title: 'Load MNIST files',
+    message: 'Choose the four MNIST files (training and test images and labels), raw or .gz',
+    maxFiles: 4,
+    files: 'the four MNIST files',
+  },
+  usps: {
+    title: 'Load USPS files',
+    message: 'Choose the USPS training and test files: zip.train and zip.test (raw or .gz), or usps and usps.t',
+    maxFiles: 2,
+    files: 'the two USPS files',
+  },
+};
 
 /** The only caller allowed: the top frame of our window, showing our page. */
 export function isAppSender(event: IpcMainInvokeEvent, window: BrowserWindow | null, appUrl: string): boolean {
@@ -96,25 +121,25 @@ export function registerIpcHandlers(context: IpcContext): void {
     return window;
   };
 
-  handle(HOST_CHANNELS.importMnistWithDialog, () =>
-    outcome(async () => {
-      const choice = await dialog.showOpenDialog(parent(), {
-        title: 'Load MNIST files',
-        message: 'Choose the four MNIST files (training and test images and labels), raw or .gz',
-        // Raw MNIST files have no usable extension (train-images-idx3-ubyte), so no filter.
-        properties: ['openFile', 'multiSelections'],
+  /** Shows the kind's open dialog and has the service read the chosen files by path. */
+  const importWithDialog =
+    (kind: DatasetKind, importPaths: (paths: string[]) => Promise<Result<'importMnist'>>) => () =>
+      outcome(async () => {
+        const { title, message, maxFiles, files } = IMPORT_DIALOGS[kind];
+        const choice = await dialog.showOpenDialog(parent(), { title, message, properties: ['openFile', 'multiSelections'] });
+        if (choice.canceled || choice.filePaths.length === 0) return null;
+        if (choice.filePaths.length > maxFiles) {
+          throw new EngineError('bad_file', `choose ${files}; ${choice.filePaths.length} files were chosen`);
+        }
+        return importPaths(choice.filePaths);
       });
-      if (choice.canceled || choice.filePaths.length === 0) return null;
-      if (choice.filePaths.length > 4) {
-        throw new EngineError('bad_file', `choose the four MNIST files; ${choice.filePaths.length} files were chosen`);
-      }
-      return engine.importMnist({ from: 'paths', paths: choice.filePaths });
-    }),
-  );
+
+  handle(HOST_CHANNELS.importMnistWithDialog, importWithDialog('mnist', (paths) => engine.importMnist({ from: 'paths', paths })));
+  handle(HOST_CHANNELS.importUspsWithDialog, importWithDialog('usps', (paths) => engine.importUsps({ from: 'paths', paths })));
 
   handle(HOST_CHANNELS.importWeightsWithDialog, () =>
     outcome(async () => {
-      const choice = await dialog.showOpenDialog(parent(), { title: 'Import weights', properties: ['openFile'], filters: SAFETENSORS_FILTERS });
+      const choice = await dialog.showOpenDialog(parent(), { title: 'Import weights', properties: ['openFile'], filters: EXPORT_DIALOGS.safetensors.filters });
       const path = choice.filePaths[0];
       if (choice.canceled || path === undefined) return null;
       const { size } = await stat(path);
@@ -125,16 +150,21 @@ export function registerIpcHandlers(context: IpcContext): void {
     }),
   );
 
-  handle(HOST_CHANNELS.exportWeightsWithDialog, (checkpointId) =>
+  handle(HOST_CHANNELS.exportWeightsWithDialog, (checkpointId, format) =>
     outcome(async () => {
-      const params = requestSchemas.exportWeights.params.safeParse({ checkpointId });
-      if (!params.success) throw new EngineError('invalid_params', `exportWeightsWithDialog: checkpointId must be a positive integer, not ${JSON.stringify(checkpointId)}`);
+      const params = requestSchemas.exportWeights.params.safeParse({ checkpointId, format });
+      if (!params.success) {
+        throw new EngineError(
+          'invalid_params',
+          `exportWeightsWithDialog: wants a checkpoint id (a positive integer) and a format ('safetensors' or 'onnx'), not ${JSON.stringify([checkpointId, format])}`,
+        );
+      }
       const exported = await engine.exportWeights(params.data);
       const choice = await dialog.showSaveDialog(parent(), {
-        title: 'Export weights',
+        title: EXPORT_DIALOGS[params.data.format].title,
         // Only a suggestion shown in the dialog, but still never a path of the service's choosing.
         defaultPath: join(context.documentsDir(), basename(exported.fileName)),
-        filters: SAFETENSORS_FILTERS,
+        filters: EXPORT_DIALOGS[params.data.format].filters,
       });
       if (choice.canceled || choice.filePath === undefined || choice.filePath === '') return false;
       await writeFile(choice.filePath, base64ToBytes(exported.base64));

@@ -18,8 +18,11 @@ export function applicationMenu(send: (command: MenuCommand) => void, platform: 
       label: 'File',
       submenu: [
         item('Load MNIST files…', 'load-mnist', 'CmdOrCtrl+O'),
+        item('Load USPS files…', 'load-usps', 'CmdOrCtrl+Shift+O'),
+        { type: 'separator' },
         item('Import weights…', 'import-weights', 'CmdOrCtrl+I'),
         item('Export weights…', 'export-weights', 'CmdOrCtrl+E'),
+        item('Export ONNX model…', 'export-onnx', 'CmdOrCtrl+Shift+E'),
         { type: 'separator' },
         { role: 'quit' },
       ],

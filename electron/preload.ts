@@ -6,7 +6,7 @@
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
 import { MENU_COMMANDS, type AboutInfo, type AppApi, type MenuCommand } from '../core/app-api';
 import { toBridgedError } from '../core/bridged-error';
-import { createEngineApi, type EngineEvent, type Method, type Result } from '../core/protocol';
+import { createEngineApi, type EngineEvent, type ExportFormat, type Method, type Result } from '../core/protocol';
 import { engineChannel, EVENT_CHANNEL, HOST_CHANNELS, MENU_COMMAND_CHANNEL, type IpcOutcome } from './channels';
 
 async function invoke<T>(channel: string, ...args: unknown[]): Promise<T> {
@@ -35,8 +35,10 @@ const api: AppApi = {
   ...engine,
   host: 'electron',
   importMnistWithDialog: () => invoke<Result<'importMnist'> | null>(HOST_CHANNELS.importMnistWithDialog),
+  importUspsWithDialog: () => invoke<Result<'importUsps'> | null>(HOST_CHANNELS.importUspsWithDialog),
   importWeightsWithDialog: () => invoke<Result<'importWeights'> | null>(HOST_CHANNELS.importWeightsWithDialog),
-  exportWeightsWithDialog: (checkpointId: number) => invoke<boolean>(HOST_CHANNELS.exportWeightsWithDialog, checkpointId),
+  exportWeightsWithDialog: (checkpointId: number, format: ExportFormat) =>
+    invoke<boolean>(HOST_CHANNELS.exportWeightsWithDialog, checkpointId, format),
   onMenuCommand: (listener) => subscribe(MENU_COMMAND_CHANNEL, isMenuCommand, listener),
   about: () => invoke<AboutInfo>(HOST_CHANNELS.about),
 };

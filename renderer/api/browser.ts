@@ -62,6 +62,12 @@ export function socketTransport(socket: SocketLike, onClosed: () => void): Trans
   };
 }
 
+/** The browser's file chooser, with the chosen files' contents ready to send; null when the user cancels it. */
+async function chooseFiles(options: { multiple: boolean; accept?: string }): Promise<{ name: string; base64: string }[] | null> {
+  const files = await pickFiles(options);
+  return files === null ? null : Promise.all(files.map(readAsBase64));
+}
+
 const NO_TOKEN =
   'this page was opened without its access token: open the address that `npm run serve` printed (it ends in ?token=…)';
 const CLOSED =
@@ -105,17 +111,20 @@ export function createBrowserApi(
       };
     },
     async importMnistWithDialog() {
-      const files = await pickFiles({ multiple: true });
-      if (files === null) return null;
-      return client.importMnist({ from: 'bytes', files: await Promise.all(files.map(readAsBase64)) });
+      const files = await chooseFiles({ multiple: true });
+      return files === null ? null : client.importMnist({ from: 'bytes', files });
+    },
+    async importUspsWithDialog() {
+      const files = await chooseFiles({ multiple: true });
+      return files === null ? null : client.importUsps({ from: 'bytes', files });
     },
     async importWeightsWithDialog() {
-      const files = await pickFiles({ multiple: false, accept: '.safetensors' });
-      if (files === null || files[0] === undefined) return null;
-      return client.importWeights(await readAsBase64(files[0]));
+      const file = (await chooseFiles({ multiple: false, accept: '.safetensors' }))?.[0];
+      return file === undefined ? null : client.importWeights(file);
     },
-    async exportWeightsWithDialog(checkpointId) {
-      const exported = await client.exportWeights({ checkpointId });
+    async exportWeightsWithDialog(checkpointId, format) {
+      // The service names the file after the run and pass, ending in the format's extension.
+      const exported = await client.exportWeights({ checkpointId, format });
       downloadBytes(exported.fileName, base64ToBytes(exported.base64));
       return true;
     },

@@ -1,9 +1,10 @@
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
-import { EngineError, MAX_FILE_BYTES, type DatasetInfo, type Result } from '../../core/protocol';
-import { DEFAULT_SEED, TEST_SIZE, TRAIN_SIZE } from '../../core/subset';
+import { EngineError, MAX_FILE_BYTES, type DatasetInfo, type DatasetKind, type Result } from '../../core/protocol';
+import { TEST_SIZE, TRAIN_SIZE } from '../../core/subset';
 import { readAsBase64, type NamedFile } from '../api/files';
 import { useApi } from '../api/key';
+import { KIND_LABELS, splitSeed } from '../dataset-kinds';
 import { describeError } from '../errors';
 import { useRunsStore } from './runs';
 
@@ -24,6 +25,22 @@ export interface Preview {
 
 export type DeleteOutcome = 'deleted' | 'in_use' | 'failed';
 
+/** An importMnist and an importUsps answer alike. */
+type Imported = Result<'importMnist'> | Result<'importUsps'>;
+
+/** What one import of each kind takes, for the checks made before anything is sent. */
+const FILES_PER_IMPORT: Record<DatasetKind, { count: number; description: string }> = {
+  mnist: { count: 4, description: 'four files (train and test images and labels)' },
+  usps: { count: 2, description: 'two files (zip.train and zip.test, or usps and usps.t)' },
+};
+
+/** A dataset's split as previewed: its subset for splitSeed(kind), with the number of digits in each part. */
+export interface StandardSplit {
+  seed: number;
+  trainCount: number;
+  testCount: number;
+}
+
 export const useDatasetsStore = defineStore('datasets', () => {
   const api = useApi();
   const datasets = ref<DatasetInfo[]>([]);
@@ -31,6 +48,8 @@ export const useDatasetsStore = defineStore('datasets', () => {
   const listError = ref<string | null>(null);
 
   const importing = ref(false);
+  /** The kind of dataset being imported, while `importing`. */
+  const importingKind = ref<DatasetKind | null>(null);
   /** The stage the import has reached, as the service reports it ('reading files' is the page reading them). */
   const importStage = ref<string | null>(null);
   const importError = ref<string | null>(null);
@@ -61,9 +80,10 @@ export const useDatasetsStore = defineStore('datasets', () => {
   }
 
   /** Runs one import; whatever fails, the list of datasets stays as it was. */
-  async function runImport(importer: () => Promise<Result<'importMnist'> | null>): Promise<void> {
+  async function runImport(kind: DatasetKind, importer: () => Promise<Imported | null>): Promise<void> {
     if (importing.value) return;
     importing.value = true;
+    importingKind.value = kind;
     importStage.value = null;
     importError.value = null;
     importResult.value = null;
@@ -82,25 +102,36 @@ export const useDatasetsStore = defineStore('datasets', () => {
       importError.value = describeError(error);
     } finally {
       importing.value = false;
+      importingKind.value = null;
       importStage.value = null;
     }
     if (imported !== null) await select(imported.id);
   }
 
-  const importWithDialog = () => runImport(() => api.importMnistWithDialog());
-  const importBundled = () => runImport(() => api.importMnist({ from: 'bundled' }));
+  /** The host's file dialog (Electron's native one, a file chooser in a browser). */
+  function importWithDialog(kind: DatasetKind): Promise<void> {
+    return runImport(kind, () => (kind === 'usps' ? api.importUspsWithDialog() : api.importMnistWithDialog()));
+  }
 
-  /** Files dropped on the page or chosen in its file input, sent as bytes (raw IDX or gzip, told apart by the service). */
-  function importFiles(files: readonly NamedFile[]): Promise<void> {
-    return runImport(async () => {
+  const importBundled = () => runImport('mnist', () => api.importMnist({ from: 'bundled' }));
+
+  /**
+   * Files dropped on the page or chosen in its file input, sent as bytes (raw or gzip, told apart by the service).
+   * Too many files, or one larger than any of the kind's, are refused before anything is read.
+   */
+  function importFiles(kind: DatasetKind, files: readonly NamedFile[]): Promise<void> {
+    return runImport(kind, async () => {
       if (files.length === 0) return null;
-      if (files.length > 4) throw new Error(`MNIST is four files (train and test images and labels); ${files.length} were given`);
+      const label = KIND_LABELS[kind];
+      const expected = FILES_PER_IMPORT[kind];
+      if (files.length > expected.count) throw new Error(`${label} is ${expected.description}; ${files.length} were given`);
       const tooLarge = files.find((file) => file.size > MAX_FILE_BYTES);
       if (tooLarge !== undefined) {
-        throw new Error(`${tooLarge.name}: ${tooLarge.size} bytes is larger than any MNIST file (limit ${MAX_FILE_BYTES})`);
+        throw new Error(`${tooLarge.name}: ${tooLarge.size} bytes is larger than any ${label} file (limit ${MAX_FILE_BYTES})`);
       }
       importStage.value = 'reading files';
-      return api.importMnist({ from: 'bytes', files: await Promise.all(files.map(readAsBase64)) });
+      const sent = { from: 'bytes' as const, files: await Promise.all(files.map(readAsBase64)) };
+      return kind === 'usps' ? api.importUsps(sent) : api.importMnist(sent);
     });
   }
 
@@ -133,21 +164,36 @@ export const useDatasetsStore = defineStore('datasets', () => {
     await loadPreview(datasetId, 'train', 0);
   }
 
-  function splitSize(datasetId: number, split: Split): number {
-    const subset = datasets.value.find((dataset) => dataset.id === datasetId)?.subsets.find((known) => known.seed === DEFAULT_SEED);
-    if (subset !== undefined) return split === 'train' ? subset.trainCount : subset.testCount;
-    return split === 'train' ? TRAIN_SIZE : TEST_SIZE;
+  /**
+   * The split a dataset is previewed on, and an imported model evaluated on: for MNIST the default seed's 1989-style
+   * subset, for USPS the published split (its one subset, seed USPS_SUBSET_SEED).
+   */
+  function standardSplit(datasetId: number | null): StandardSplit {
+    const dataset = datasets.value.find((known) => known.id === datasetId);
+    const kind = dataset?.kind ?? 'mnist';
+    const seed = splitSeed(kind);
+    const subset = dataset?.subsets.find((known) => known.seed === seed);
+    if (subset !== undefined) return { seed, trainCount: subset.trainCount, testCount: subset.testCount };
+    // Not listed: a USPS split is the whole set; an MNIST subset is drawn on first use, at the 1989 sizes.
+    if (dataset !== undefined && kind === 'usps') return { seed, trainCount: dataset.trainCount, testCount: dataset.testCount };
+    return { seed, trainCount: TRAIN_SIZE, testCount: TEST_SIZE };
   }
 
-  /** One page of the dataset's 1989-style subset (the default seed's draw) with the split's class counts. */
+  function splitSize(datasetId: number | null, split: Split): number {
+    const standard = standardSplit(datasetId);
+    return split === 'train' ? standard.trainCount : standard.testCount;
+  }
+
+  /** One page of the dataset's standard split (see standardSplit) with the split's class counts. */
   async function loadPreview(datasetId: number, split: Split, page: number): Promise<void> {
+    const { seed } = standardSplit(datasetId);
     const size = splitSize(datasetId, split);
     const pageCount = Math.max(1, Math.ceil(size / PREVIEW_PAGE_SIZE));
     const first = Math.min(Math.max(0, page), pageCount - 1) * PREVIEW_PAGE_SIZE;
     const indices = Array.from({ length: Math.min(PREVIEW_PAGE_SIZE, size - first) }, (_, i) => first + i);
     if (indices.length === 0) return;
     try {
-      const result = await api.getSubsetImages({ datasetId, seed: DEFAULT_SEED, split, indices });
+      const result = await api.getSubsetImages({ datasetId, seed, split, indices });
       preview.value = { datasetId, split, page: first / PREVIEW_PAGE_SIZE, pageCount, classCounts: result.classCounts, images: result.images };
       previewError.value = null;
     } catch (error) {
@@ -161,6 +207,7 @@ export const useDatasetsStore = defineStore('datasets', () => {
     selected,
     listError,
     importing,
+    importingKind,
     importStage,
     importError,
     importResult,
@@ -172,6 +219,8 @@ export const useDatasetsStore = defineStore('datasets', () => {
     importFiles,
     deleteDataset,
     select,
+    standardSplit,
+    splitSize,
     loadPreview,
   };
 });

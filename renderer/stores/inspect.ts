@@ -2,7 +2,6 @@ import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
 import { PARAMETER_SHAPES } from '../../core/network';
 import { MAX_IMAGES_PER_REQUEST, type CheckpointInfo, type Result } from '../../core/protocol';
-import { DEFAULT_SEED } from '../../core/subset';
 import { useApi } from '../api/key';
 import { attempt } from '../errors';
 import { useDatasetsStore } from './datasets';
@@ -57,8 +56,11 @@ export const useInspectStore = defineStore('inspect', () => {
     if (known(chosenDatasetId.value)) return chosenDatasetId.value;
     return datasetsStore.selectedId ?? datasetsStore.datasets[0]?.id ?? null;
   });
-  /** The subset a run trained on was drawn with its seed; an imported model is read against the default draw. */
-  const seed = computed(() => modelRun.value?.seed ?? DEFAULT_SEED);
+  /**
+   * The subset a run trained on has its seed (USPS_SUBSET_SEED on a USPS set); an imported model is read against the
+   * dataset's standard split.
+   */
+  const seed = computed(() => modelRun.value?.seed ?? datasetsStore.standardSplit(datasetId.value).seed);
   /** The feature maps on show: those of the chosen test digit, else of the drawing. */
   const featurePrediction = computed(() => (chosen.value?.kind === 'test' ? chosenPrediction.value : drawingPrediction.value));
 

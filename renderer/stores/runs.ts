@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
-import type { CheckpointInfo, PassMetrics, Result, RunDetail, RunStatus, RunSummary } from '../../core/protocol';
+import type { CheckpointInfo, ExportFormat, PassMetrics, Result, RunDetail, RunStatus, RunSummary } from '../../core/protocol';
 import { readAsBase64, type NamedFile } from '../api/files';
 import { useApi } from '../api/key';
 import { attempt } from '../errors';
@@ -17,6 +17,9 @@ export const CONTROLS_BY_STATUS: Record<RunStatus, readonly RunControl[]> = {
   finished: [],
   failed: [],
 };
+
+/** How the export notice ends for each format: plain weights need no word, a model file does. */
+const EXPORTED_AS: Record<ExportFormat, string> = { safetensors: '', onnx: ' as an ONNX model' };
 
 /** At most this many runs share the comparison chart. */
 export const COMPARE_LIMIT = 2;
@@ -142,9 +145,11 @@ export const useRunsStore = defineStore('runs', () => {
     return true;
   }
 
-  async function exportCheckpoint(checkpoint: Pick<CheckpointInfo, 'id' | 'runId' | 'pass'>): Promise<void> {
-    const saved = await attempt(error, () => api.exportWeightsWithDialog(checkpoint.id));
-    if (saved === true) notice.value = `Exported the weights of run #${checkpoint.runId} after pass ${checkpoint.pass}.`;
+  async function exportCheckpoint(checkpoint: Pick<CheckpointInfo, 'id' | 'runId' | 'pass'>, format: ExportFormat): Promise<void> {
+    const saved = await attempt(error, () => api.exportWeightsWithDialog(checkpoint.id, format));
+    if (saved === true) {
+      notice.value = `Exported the weights of run #${checkpoint.runId} after pass ${checkpoint.pass}${EXPORTED_AS[format]}.`;
+    }
   }
 
   /** Registers the new model's run and shows it; returns its checkpoint for whoever wants to load it. */

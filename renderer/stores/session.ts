@@ -1,7 +1,7 @@
 import { defineStore } from 'pinia';
 import { ref } from 'vue';
 import type { AboutInfo, MenuCommand } from '../../core/app-api';
-import type { Result } from '../../core/protocol';
+import type { ExportFormat, Result } from '../../core/protocol';
 import { useApi } from '../api/key';
 import { describeError } from '../errors';
 import { useDatasetsStore } from './datasets';
@@ -60,8 +60,9 @@ export const useSessionStore = defineStore('session', () => {
   async function onMenuCommand(command: MenuCommand): Promise<void> {
     switch (command) {
       case 'load-mnist':
+      case 'load-usps':
         view.value = 'data';
-        await datasets.importWithDialog();
+        await datasets.importWithDialog(command === 'load-usps' ? 'usps' : 'mnist');
         return;
       case 'import-weights': {
         view.value = 'runs';
@@ -70,7 +71,10 @@ export const useSessionStore = defineStore('session', () => {
         return;
       }
       case 'export-weights':
-        await exportCurrentModel();
+        await exportCurrentModel('safetensors');
+        return;
+      case 'export-onnx':
+        await exportCurrentModel('onnx');
         return;
       case 'about':
         await showAbout();
@@ -78,18 +82,21 @@ export const useSessionStore = defineStore('session', () => {
     }
   }
 
-  /** The menu's "Export weights…": the model being inspected, else the newest checkpoint of the selected run. */
-  async function exportCurrentModel(): Promise<void> {
+  /**
+   * The menu's "Export weights…" and "Export ONNX model…": the model being inspected, else the newest checkpoint of
+   * the selected run.
+   */
+  async function exportCurrentModel(format: ExportFormat): Promise<void> {
     const model = inspect.model;
     if (model !== null) {
-      await runs.exportCheckpoint({ id: model.checkpointId, runId: model.runId, pass: model.pass });
+      await runs.exportCheckpoint({ id: model.checkpointId, runId: model.runId, pass: model.pass }, format);
       return;
     }
     const runId = runs.selectedId ?? training.runId;
     const last = runId === null ? undefined : (await runs.loadCheckpoints(runId))?.at(-1);
     view.value = 'runs';
     if (last === undefined) notify('info', 'Choose a run with a checkpoint to export, on the Runs view.');
-    else await runs.exportCheckpoint(last);
+    else await runs.exportCheckpoint(last, format);
   }
 
   async function showAbout(): Promise<void> {

@@ -39,6 +39,7 @@ export const useTrainingStore = defineStore('training', () => {
     },
   });
 
+  const dataset = computed(() => datasetsStore.datasets.find((known) => known.id === datasetId.value) ?? null);
   const run = computed(() => runsStore.runs.find((known) => known.id === runId.value) ?? null);
   const passes = computed(() => (runId.value === null ? [] : (runsStore.details[runId.value]?.passes ?? [])));
   // A run that died with the service sends no status change until the service is back; its status says it all.
@@ -100,6 +101,7 @@ export const useTrainingStore = defineStore('training', () => {
     presetName,
     config,
     datasetId,
+    dataset,
     runId,
     run,
     passes,

@@ -158,13 +158,22 @@ describe('the menu', () => {
   type Item = { label?: string; role?: string; click?: () => void; submenu?: Item[] };
   const menu = (label: string) => (menuRecord.applied!.template as Item[]).find((item) => item.label === label)!;
 
-  it('has File (load, import, export, quit) and Help (about), each file item sending its command to the page', () => {
+  it('has File (load MNIST or USPS, import, export as safetensors or ONNX, quit) and Help (about), each item sending its command to the page', () => {
     const file = menu('File').submenu!;
-    expect(file.map((item) => item.label ?? item.role)).toEqual(['Load MNIST files…', 'Import weights…', 'Export weights…', undefined, 'quit']);
+    expect(file.map((item) => item.label ?? item.role)).toEqual([
+      'Load MNIST files…',
+      'Load USPS files…',
+      undefined,
+      'Import weights…',
+      'Export weights…',
+      'Export ONNX model…',
+      undefined,
+      'quit',
+    ]);
     const sent = () => window().webContents.sent.filter(([channel]) => channel === MENU_COMMAND_CHANNEL).map(([, command]) => command);
     for (const item of file) item.click?.();
     menu('Help').submenu![0]!.click!();
-    expect(sent()).toEqual(['load-mnist', 'import-weights', 'export-weights', 'about']);
+    expect(sent()).toEqual(['load-mnist', 'load-usps', 'import-weights', 'export-weights', 'export-onnx', 'about']);
   });
 });
 
@@ -198,11 +207,12 @@ describe('IPC', () => {
     vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     for (const event of foreign) {
       await expect(invoke(engineChannel('listRuns'), event)).rejects.toThrow('not the app');
-      await expect(invoke(HOST_CHANNELS.importMnistWithDialog, event)).rejects.toThrow('not the app');
+      for (const channel of Object.values(HOST_CHANNELS)) await expect(invoke(channel, event, 12, 'onnx')).rejects.toThrow('not the app');
     }
     vi.mocked(process.stderr.write).mockRestore();
     expect(service().received.length).toBe(before);
     expect(dialogMocks.showOpenDialog).not.toHaveBeenCalled();
+    expect(dialogMocks.showSaveDialog).not.toHaveBeenCalled();
   });
 
   it('answers malformed requests with the protocol error, without forwarding them', async () => {
@@ -258,6 +268,34 @@ describe('the dialogs', () => {
     expect(service().received.length).toBe(before);
   });
 
+  it('loads the USPS files the user chose, by path, from the main process; nothing on cancel; at most two files', async () => {
+    const USPS: DatasetInfo = { ...DATASET, id: 2, kind: 'usps', name: 'USPS', trainCount: 7291, testCount: 2007 };
+    const files = ['/data/zip.train.gz', '/data/zip.test'];
+    dialogMocks.showOpenDialog.mockResolvedValueOnce({ canceled: false, filePaths: files });
+    let sent: Record<string, unknown> | undefined;
+    answers.importUsps = (params) => {
+      sent = params;
+      return { dataset: USPS, created: true };
+    };
+    expect(await invoke(HOST_CHANNELS.importUspsWithDialog, appSender())).toEqual({ ok: true, result: { dataset: USPS, created: true } });
+    expect(sent).toEqual({ from: 'paths', paths: files });
+    const options = dialogMocks.showOpenDialog.mock.calls[0]![1];
+    expect(options.title).toBe('Load USPS files');
+    expect(options.properties).toEqual(expect.arrayContaining(['openFile', 'multiSelections']));
+    // usps and usps.t have no extension a filter could name.
+    expect(options.filters).toBeUndefined();
+
+    const before = service().received.length;
+    dialogMocks.showOpenDialog.mockResolvedValueOnce({ canceled: true, filePaths: [] });
+    expect(await invoke(HOST_CHANNELS.importUspsWithDialog, appSender())).toEqual({ ok: true, result: null });
+    dialogMocks.showOpenDialog.mockResolvedValueOnce({ canceled: false, filePaths: ['/data/usps', '/data/usps.t', '/data/zip.test'] });
+    expect(await invoke(HOST_CHANNELS.importUspsWithDialog, appSender())).toMatchObject({
+      ok: false,
+      error: { code: 'bad_file', message: 'choose the two USPS files; 3 files were chosen' },
+    });
+    expect(service().received.length).toBe(before);
+  });
+
   it('reads a chosen safetensors file and imports its bytes, refusing one too large to be the 1989 weights', async () => {
     const weights = join(work, 'model.safetensors');
     writeFileSync(weights, Buffer.from('weights bytes'));
@@ -285,16 +323,38 @@ describe('the dialogs', () => {
     answers.exportWeights = () => ({ fileName: '../../run-3-pass-2.safetensors', base64: bytes.toString('base64') });
     const target = join(work, 'saved.safetensors');
     dialogMocks.showSaveDialog.mockResolvedValueOnce({ canceled: false, filePath: target });
-    expect(await invoke(HOST_CHANNELS.exportWeightsWithDialog, appSender(), 12)).toEqual({ ok: true, result: true });
+    expect(await invoke(HOST_CHANNELS.exportWeightsWithDialog, appSender(), 12, 'safetensors')).toEqual({ ok: true, result: true });
     expect(readFileSync(target)).toEqual(bytes);
+    const options = dialogMocks.showSaveDialog.mock.calls[0]![1];
     // The service's suggested name is only a name: it cannot steer the dialog out of the documents folder.
-    expect(dialogMocks.showSaveDialog.mock.calls[0]![1].defaultPath).toBe('/fake/documents/run-3-pass-2.safetensors');
+    expect(options.defaultPath).toBe('/fake/documents/run-3-pass-2.safetensors');
+    expect(options.filters[0]).toEqual({ name: 'safetensors', extensions: ['safetensors'] });
 
     dialogMocks.showSaveDialog.mockResolvedValueOnce({ canceled: true, filePath: '' });
-    expect(await invoke(HOST_CHANNELS.exportWeightsWithDialog, appSender(), 12)).toEqual({ ok: true, result: false });
+    expect(await invoke(HOST_CHANNELS.exportWeightsWithDialog, appSender(), 12, 'safetensors')).toEqual({ ok: true, result: false });
     const before = service().received.length;
-    expect(await invoke(HOST_CHANNELS.exportWeightsWithDialog, appSender(), 'twelve')).toMatchObject({ ok: false, error: { code: 'invalid_params' } });
+    expect(await invoke(HOST_CHANNELS.exportWeightsWithDialog, appSender(), 'twelve', 'safetensors')).toMatchObject({ ok: false, error: { code: 'invalid_params' } });
+    expect(await invoke(HOST_CHANNELS.exportWeightsWithDialog, appSender(), 12, 'pdf')).toMatchObject({ ok: false, error: { code: 'invalid_params' } });
     expect(service().received.length).toBe(before);
+    expect(dialogMocks.showSaveDialog).toHaveBeenCalledTimes(2);
+  });
+
+  it('exports a checkpoint as an ONNX model, saved through a dialog offering .onnx', async () => {
+    const bytes = Buffer.from([8, 7, 18, 0]);
+    let sent: Record<string, unknown> | undefined;
+    answers.exportWeights = (params) => {
+      sent = params;
+      return { fileName: 'lecun1989-run3-pass2.onnx', base64: bytes.toString('base64') };
+    };
+    const target = join(work, 'model.onnx');
+    dialogMocks.showSaveDialog.mockResolvedValueOnce({ canceled: false, filePath: target });
+    expect(await invoke(HOST_CHANNELS.exportWeightsWithDialog, appSender(), 12, 'onnx')).toEqual({ ok: true, result: true });
+    expect(sent).toEqual({ checkpointId: 12, format: 'onnx' });
+    expect(readFileSync(target)).toEqual(bytes);
+    const options = dialogMocks.showSaveDialog.mock.calls[0]![1];
+    expect(options.title).toBe('Export ONNX model');
+    expect(options.defaultPath).toBe('/fake/documents/lecun1989-run3-pass2.onnx');
+    expect(options.filters[0]).toEqual({ name: 'ONNX model', extensions: ['onnx'] });
   });
 
   it('reports the app, engine, Electron and Node versions', async () => {

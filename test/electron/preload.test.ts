@@ -25,7 +25,16 @@ beforeEach(() => ipcRendererMock.invoke.mockReset());
 describe('window.lecun1989', () => {
   it('is the only thing exposed, and is the AppApi: every engine request, the host actions, nothing more', () => {
     expect([...bridgeRecord.exposed.keys()]).toEqual(['lecun1989']);
-    const hostMembers = ['host', 'onEvent', 'importMnistWithDialog', 'importWeightsWithDialog', 'exportWeightsWithDialog', 'onMenuCommand', 'about'];
+    const hostMembers = [
+      'host',
+      'onEvent',
+      'importMnistWithDialog',
+      'importUspsWithDialog',
+      'importWeightsWithDialog',
+      'exportWeightsWithDialog',
+      'onMenuCommand',
+      'about',
+    ];
     expect(Object.keys(api).sort()).toEqual([...METHODS, ...hostMembers].sort());
     expect(api.host).toBe('electron');
   });
@@ -35,8 +44,11 @@ describe('window.lecun1989', () => {
     expect(await api.listRuns()).toEqual({ runs: [] });
     expect(ipcRendererMock.invoke).toHaveBeenCalledWith(engineChannel('listRuns'), {});
     ipcRendererMock.invoke.mockResolvedValueOnce({ ok: true, result: true });
-    expect(await api.exportWeightsWithDialog(7)).toBe(true);
-    expect(ipcRendererMock.invoke).toHaveBeenLastCalledWith(HOST_CHANNELS.exportWeightsWithDialog, 7);
+    expect(await api.exportWeightsWithDialog(7, 'onnx')).toBe(true);
+    expect(ipcRendererMock.invoke).toHaveBeenLastCalledWith(HOST_CHANNELS.exportWeightsWithDialog, 7, 'onnx');
+    ipcRendererMock.invoke.mockResolvedValueOnce({ ok: true, result: null });
+    expect(await api.importUspsWithDialog()).toBeNull();
+    expect(ipcRendererMock.invoke).toHaveBeenLastCalledWith(HOST_CHANNELS.importUspsWithDialog);
   });
 
   it('rejects with an error that keeps its protocol code across the context bridge', async () => {

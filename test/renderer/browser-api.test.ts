@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
-import { describe, expect, it } from 'vitest';
-import { EngineError, eventMessage, PROTOCOL_VERSION, type EngineEvent } from '../../core/protocol';
+import { describe, expect, it, vi } from 'vitest';
+import { EngineError, eventMessage, PROTOCOL_VERSION, USPS_SUBSET_SEED, type DatasetInfo, type EngineEvent } from '../../core/protocol';
 import { createBrowserApi, engineSocketUrl, type SocketLike } from '../../renderer/api/browser';
 import { withEngineErrors } from '../../renderer/api/choose';
 import { FakeEngine } from './fake-engine';
@@ -82,7 +82,45 @@ describe('browser mode', () => {
     await expect(api.listDatasets()).rejects.toMatchObject({ code: 'disconnected', message: expect.stringContaining('without its access token') });
   });
 
-  it('saves an exported checkpoint as a download named by the service', async () => {
+  it('sends the files chosen in the browser’s file chooser to importUsps as bytes, and nothing when it is cancelled', async () => {
+    const socket = new FakeSocket();
+    const api = createBrowserApi(PAGE, () => socket);
+    socket.open();
+    const usps: DatasetInfo = {
+      id: 4, kind: 'usps', name: 'USPS', trainCount: 7291, testCount: 2007, createdAt: 1, runCount: 0,
+      subsets: [{ id: 5, seed: USPS_SUBSET_SEED, trainCount: 7291, testCount: 2007, runCount: 0 }],
+      sha256: { trainImages: 'a'.repeat(64), trainLabels: 'b'.repeat(64), testImages: 'c'.repeat(64), testLabels: 'd'.repeat(64) },
+    };
+    let chosen: string[] | null = ['zip.train.gz', 'zip.test'];
+    const click = HTMLInputElement.prototype.click;
+    HTMLInputElement.prototype.click = function (this: HTMLInputElement) {
+      if (chosen === null) {
+        this.dispatchEvent(new Event('cancel'));
+        return;
+      }
+      const bytes = new Uint8Array([1, 2, 3]);
+      Object.defineProperty(this, 'files', { value: chosen.map((name) => ({ name, size: 3, arrayBuffer: async () => bytes.buffer })) });
+      this.dispatchEvent(new Event('change'));
+    };
+    try {
+      const imported = api.importUspsWithDialog();
+      await vi.waitFor(() => expect(socket.sent).toHaveLength(1));
+      const request = socket.sent[0] as { id: number; method: string; params: unknown };
+      expect([request.method, request.params]).toEqual([
+        'importUsps',
+        { from: 'bytes', files: [{ name: 'zip.train.gz', base64: 'AQID' }, { name: 'zip.test', base64: 'AQID' }] },
+      ]);
+      socket.receive({ v: PROTOCOL_VERSION, type: 'response', id: request.id, ok: true, result: { dataset: usps, created: true } });
+      await expect(imported).resolves.toEqual({ dataset: usps, created: true });
+      chosen = null;
+      await expect(api.importUspsWithDialog()).resolves.toBeNull();
+      expect(socket.sent).toHaveLength(1);
+    } finally {
+      HTMLInputElement.prototype.click = click;
+    }
+  });
+
+  it.each(['safetensors', 'onnx'] as const)('saves a checkpoint exported as %s as a download named by the service', async (format) => {
     const socket = new FakeSocket();
     const api = createBrowserApi(PAGE, () => socket);
     socket.open();
@@ -92,12 +130,13 @@ describe('browser mode', () => {
       clicked.push({ href: this.href, download: this.download });
     };
     try {
-      const saved = api.exportWeightsWithDialog(7);
-      expect(socket.sent.at(-1)).toMatchObject({ method: 'exportWeights', params: { checkpointId: 7 } });
+      const saved = api.exportWeightsWithDialog(7, format);
+      expect(socket.sent.at(-1)).toMatchObject({ method: 'exportWeights', params: { checkpointId: 7, format } });
       const id = (socket.sent.at(-1) as { id: number }).id;
-      socket.receive({ v: PROTOCOL_VERSION, type: 'response', id, ok: true, result: { fileName: 'run-3-pass-23.safetensors', base64: 'AQID' } });
+      const fileName = `lecun1989-run3-pass23.${format}`;
+      socket.receive({ v: PROTOCOL_VERSION, type: 'response', id, ok: true, result: { fileName, base64: 'AQID' } });
       await expect(saved).resolves.toBe(true);
-      expect(clicked).toEqual([{ href: expect.stringMatching(/^blob:/), download: 'run-3-pass-23.safetensors' }]);
+      expect(clicked).toEqual([{ href: expect.stringMatching(/^blob:/), download: fileName }]);
     } finally {
       HTMLAnchorElement.prototype.click = click;
     }

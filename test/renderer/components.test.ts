@@ -21,6 +21,7 @@ function file(name: string) {
   return { name, size: bytes.length, arrayBuffer: async () => bytes.buffer };
 }
 const MNIST_NAMES = ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'];
+const USPS_NAMES = ['zip.train.gz', 'zip.test.gz'];
 
 function cells(row: { findAll(selector: string): { text(): string }[] }): string[] {
   return row.findAll('th, td').map((cell) => cell.text());
@@ -87,6 +88,79 @@ describe('Data view', () => {
       'The file was not accepted: corrupt-images.gz: magic number 0x1f8b0800 is not an IDX file',
     );
     expect(wrapper.findAll('[data-testid="dataset-row"]').map((row) => row.text())).toEqual([expect.stringContaining('kept')]);
+  });
+
+  it('offers a USPS file input beside the MNIST one in a browser, and imports the two files', async () => {
+    const { engine, mount } = createHarness();
+    const wrapper = mount(DataView);
+    const input = wrapper.find('[data-testid="usps-file-input"]');
+    expect(wrapper.find('[data-testid="load-usps-button"]').exists()).toBe(false);
+    Object.defineProperty(input.element, 'files', { value: USPS_NAMES.map(file), configurable: true });
+    await input.trigger('change');
+    await flushPromises();
+    expect((engine.callsOf('importUsps')[0] as { files: { name: string }[] }).files.map((sent) => sent.name)).toEqual(USPS_NAMES);
+    expect(engine.callsOf('importMnist')).toEqual([]);
+    expect(wrapper.find('[data-testid="import-result"]').text()).toBe('Imported "USPS zip.train + zip.test (7291 + 2007)".');
+    expect(wrapper.findAll('[data-testid="dataset-kind"]').map((badge) => badge.text())).toEqual(['USPS']);
+    expect(wrapper.find('#preview-title').text()).toContain('the published USPS split');
+  });
+
+  it('opens the host’s USPS dialog in the desktop app', async () => {
+    const { engine, mount } = createHarness(new FakeEngine('electron'));
+    engine.uspsDialogChoice = USPS_NAMES.map((name) => ({ name, base64: 'H4sIAA==' }));
+    const wrapper = mount(ImportPanel);
+    expect(wrapper.find('[data-testid="usps-file-input"]').exists()).toBe(false);
+    await wrapper.find('[data-testid="load-usps-button"]').trigger('click');
+    await flushPromises();
+    expect(engine.callsOf('importUsps')).toHaveLength(1);
+    expect(engine.callsOf('importMnist')).toEqual([]);
+  });
+
+  it('sends dropped files bearing USPS’s names to the USPS import, and others to MNIST’s', async () => {
+    const { engine, mount } = createHarness();
+    const wrapper = mount(ImportPanel);
+    const dropzone = wrapper.find('[data-testid="import-dropzone"]');
+    await dropzone.trigger('drop', { dataTransfer: { files: ['usps', 'usps.t'].map(file) } });
+    await flushPromises();
+    await dropzone.trigger('drop', { dataTransfer: { files: MNIST_NAMES.map(file) } });
+    await flushPromises();
+    expect(engine.callsOf('importUsps')).toHaveLength(1);
+    expect(engine.callsOf('importMnist')).toHaveLength(1);
+  });
+
+  it('shows the import’s progress along the stages of its kind', async () => {
+    const { engine, mount } = createHarness();
+    const wrapper = mount(ImportPanel);
+    const release = engine.holdNext('importUsps');
+    const input = wrapper.find('[data-testid="usps-file-input"]');
+    Object.defineProperty(input.element, 'files', { value: USPS_NAMES.map(file), configurable: true });
+    await input.trigger('change');
+    await flushPromises();
+    engine.emit({ event: 'importProgress', data: { requestId: 1, stage: 'storing' } });
+    await flushPromises();
+    const progress = wrapper.find('[data-testid="import-progress"] progress');
+    // USPS draws no subset: reading files, reading, decoding, storing, done.
+    expect([progress.attributes('value'), progress.attributes('max')]).toEqual(['3', '4']);
+    release();
+    await flushPromises();
+    expect(wrapper.find('[data-testid="import-progress"]').exists()).toBe(false);
+  });
+
+  it('shows a refused USPS file’s error and keeps the list of datasets as it was', async () => {
+    const { engine, mount } = createHarness();
+    engine.addDataset('kept');
+    const wrapper = mount(DataView);
+    await useDatasetsStore().refresh();
+    await flushPromises();
+    const input = wrapper.find('[data-testid="usps-file-input"]');
+    Object.defineProperty(input.element, 'files', { value: [file('zip.train'), file('zip.test-corrupt')], configurable: true });
+    await input.trigger('change');
+    await flushPromises();
+    expect(wrapper.find('[data-testid="import-error"]').text()).toBe(
+      'The file was not accepted: zip.test-corrupt: line 3: 255 pixel values; a USPS line holds 256',
+    );
+    expect(wrapper.findAll('[data-testid="dataset-row"]').map((row) => row.text())).toEqual([expect.stringContaining('kept')]);
+    expect(wrapper.findAll('[data-testid="dataset-kind"]').map((badge) => badge.text())).toEqual(['MNIST']);
   });
 
   it('previews the selected dataset’s digits with their labels and the class counts', async () => {
@@ -157,6 +231,25 @@ describe('Train view', () => {
     expect(wrapper.find('[data-testid="error-chart"]').attributes('data-points')).toBe(String(2 + 4));
   });
 
+  it('says what the seed decides: MNIST’s subset and the weights, or on USPS the weights only', async () => {
+    const { engine, mount } = createHarness();
+    engine.addDataset('MNIST');
+    const usps = engine.addDataset('USPS', { trainCount: 7291, testCount: 2007 });
+    await useDatasetsStore().refresh();
+    const wrapper = mount(TrainView);
+    await flushPromises();
+    expect(wrapper.find('[data-testid="seed-hint"]').text()).toBe('The seed draws the 1989-style subset from MNIST and sets the initial weights.');
+    expect(wrapper.findAll('[data-testid="dataset-select"] option').map((option) => option.text())).toEqual(['MNIST · MNIST', 'USPS · USPS']);
+    await wrapper.find('[data-testid="dataset-select"]').setValue(String(usps.id));
+    expect(wrapper.find('[data-testid="seed-hint"]').text()).toBe(
+      'USPS trains on its published split (7,291 training, 2,007 test digits): the seed only sets the initial weights.',
+    );
+    await wrapper.find('[data-testid="seed"]').setValue('7');
+    await wrapper.find('[data-testid="run-form"]').trigger('submit');
+    await flushPromises();
+    expect(engine.callsOf('createRun')[0]).toMatchObject({ datasetId: usps.id, config: { seed: 7 } });
+  });
+
   it('refuses a config the service would refuse, saying which field', async () => {
     const { engine, mount } = createHarness();
     engine.addDataset();
@@ -210,7 +303,7 @@ describe('Runs view', () => {
     expect(view.findAll('[data-testid="run-row"]')).toHaveLength(1);
   });
 
-  it('shows a chosen run’s passes and checkpoints, and exports one', async () => {
+  it('shows a chosen run’s passes and checkpoints, and exports one as safetensors or as an ONNX model', async () => {
     const { engine, mount } = createHarness();
     const dataset = engine.addDataset();
     const run = engine.addRun({ datasetId: dataset.id, status: 'finished', passes: 2 });
@@ -225,8 +318,29 @@ describe('Runs view', () => {
     await detail.findAll('[data-testid="checkpoint-export"]')[2]!.trigger('click');
     await flushPromises();
     const last = engine.checkpoints.filter((checkpoint) => checkpoint.runId === run.id).at(-1)!;
-    expect(engine.exportedCheckpoints).toEqual([last.id]);
+    expect(engine.exported.map((saved) => [saved.checkpointId, saved.format])).toEqual([[last.id, 'safetensors']]);
     expect(view.find('[data-testid="runs-notice"]').text()).toBe(`Exported the weights of run #${run.id} after pass 2.`);
+    await detail.findAll('[data-testid="checkpoint-export-onnx"]')[1]!.trigger('click');
+    await flushPromises();
+    const first = engine.checkpoints.filter((checkpoint) => checkpoint.runId === run.id)[1]!;
+    expect(engine.exported.at(-1)).toEqual({ checkpointId: first.id, format: 'onnx', fileName: `lecun1989-run${run.id}-pass1.onnx` });
+    expect(view.find('[data-testid="runs-notice"]').text()).toBe(`Exported the weights of run #${run.id} after pass 1 as an ONNX model.`);
+  });
+
+  it('describes a run on a USPS set: its dataset and kind, its split’s size, and a seed that set only the weights', async () => {
+    const { engine, mount } = createHarness();
+    const usps = engine.addDataset('zip digits', { trainCount: 100, testCount: 30 });
+    engine.addRun({ datasetId: usps.id, status: 'finished', passes: 1 });
+    await useDatasetsStore().refresh();
+    const view = mount(RunsView);
+    await useRunsStore().refresh();
+    await flushPromises();
+    await view.find('[data-testid="run-row"] button.link').trigger('click');
+    await flushPromises();
+    const facts = Object.fromEntries(
+      view.findAll('[data-testid="run-detail"] dt').map((term) => [term.text(), (term.element.nextElementSibling as HTMLElement).textContent!.trim()]),
+    );
+    expect(facts).toMatchObject({ 'seed (initial weights)': '1337', 'training examples': 'all 100', dataset: 'zip digits USPS' });
   });
 
   it('draws two ticked runs on one chart', async () => {

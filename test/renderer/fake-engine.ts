@@ -11,10 +11,13 @@ import {
   createEngineApi,
   EngineError,
   requestSchemas,
+  USPS_SUBSET_SEED,
   type CheckpointInfo,
   type DatasetInfo,
+  type DatasetKind,
   type EngineEvent,
   type ErrorCode,
+  type ExportFormat,
   type Method,
   type ParsedParams,
   type PassMetrics,
@@ -22,6 +25,7 @@ import {
   type RunDetail,
   type RunStatus,
 } from '../../core/protocol';
+import { encodeOnnxModel } from '../../core/onnx';
 import { encodeSafetensors, type Tensor } from '../../core/safetensors';
 import { TEST_SIZE, TRAIN_SIZE } from '../../core/subset';
 
@@ -62,8 +66,10 @@ export class FakeEngine {
   private readonly holds = new Map<Method, Promise<void>>();
   /** What the host's file dialog "chooses": files to import, or null for a cancelled dialog. */
   mnistDialogChoice: { name: string; base64: string }[] | null = null;
+  uspsDialogChoice: { name: string; base64: string }[] | null = null;
   weightsDialogChoice: { name: string; base64: string } | null = null;
-  readonly exportedCheckpoints: number[] = [];
+  /** What the host's save dialog saved: each export, in order. */
+  readonly exported: { checkpointId: number; format: ExportFormat; fileName: string }[] = [];
 
   readonly api: AppApi;
   private readonly listeners = new Set<(event: EngineEvent) => void>();
@@ -83,10 +89,11 @@ export class FakeEngine {
       ...engine,
       host,
       importMnistWithDialog: async () => (this.mnistDialogChoice === null ? null : engine.importMnist({ from: 'bytes', files: this.mnistDialogChoice })),
+      importUspsWithDialog: async () => (this.uspsDialogChoice === null ? null : engine.importUsps({ from: 'bytes', files: this.uspsDialogChoice })),
       importWeightsWithDialog: async () => (this.weightsDialogChoice === null ? null : engine.importWeights(this.weightsDialogChoice)),
-      exportWeightsWithDialog: async (checkpointId) => {
-        await engine.exportWeights({ checkpointId });
-        this.exportedCheckpoints.push(checkpointId);
+      exportWeightsWithDialog: async (checkpointId, format) => {
+        const { fileName } = await engine.exportWeights({ checkpointId, format });
+        this.exported.push({ checkpointId, format, fileName });
         return true;
       },
       onMenuCommand: (listener) => {
@@ -120,17 +127,22 @@ export class FakeEngine {
     return this.calls.filter((call) => call.method === method).map((call) => call.params);
   }
 
-  addDataset(name = 'MNIST (60000 + 10000)'): DatasetInfo {
+  /**
+   * An MNIST set with its default subset, or a USPS set whose published split (by default of USPS's real sizes) is its
+   * one subset, with seed USPS_SUBSET_SEED.
+   */
+  addDataset(name = 'MNIST (60000 + 10000)', uspsSplit?: { trainCount: number; testCount: number }): DatasetInfo {
     const id = this.nextId++;
+    const split = uspsSplit ?? { trainCount: TRAIN_SIZE, testCount: TEST_SIZE };
     const dataset: DatasetInfo = {
       id,
-      kind: 'mnist',
+      kind: uspsSplit === undefined ? 'mnist' : 'usps',
       name,
       sha256: { trainImages: SHA('a'), trainLabels: SHA('b'), testImages: SHA('c'), testLabels: SHA('d') },
-      trainCount: 60000,
-      testCount: 10000,
+      trainCount: uspsSplit?.trainCount ?? 60000,
+      testCount: uspsSplit?.testCount ?? 10000,
       createdAt: Date.UTC(2025, 0, 2, 3, 4),
-      subsets: [{ id: this.nextId++, seed: 1337, trainCount: TRAIN_SIZE, testCount: TEST_SIZE, runCount: 0 }],
+      subsets: [{ id: this.nextId++, seed: uspsSplit === undefined ? 1337 : USPS_SUBSET_SEED, ...split, runCount: 0 }],
       runCount: 0,
     };
     this.datasets.push(dataset);
@@ -232,6 +244,18 @@ export class FakeEngine {
     return { run: summary };
   }
 
+  /** Refuses sent files as the service would: one named "corrupt…", or the wrong number for the kind. */
+  private receiveFiles(kind: DatasetKind, files: { name: string }[]): void {
+    const corrupt = files.find((file) => file.name.includes('corrupt'));
+    if (kind === 'mnist') {
+      if (corrupt !== undefined) throw new EngineError('bad_file', `${corrupt.name}: magic number 0x1f8b0800 is not an IDX file`);
+      if (files.length !== 4) throw new EngineError('bad_file', `MNIST needs four files, got ${files.length}`);
+    } else {
+      if (corrupt !== undefined) throw new EngineError('bad_file', `${corrupt.name}: line 3: 255 pixel values; a USPS line holds 256`);
+      if (files.length !== 2) throw new EngineError('bad_file', `expected exactly two files, a training and a test file; given ${files.length}`);
+    }
+  }
+
   private readonly handlers: Handlers = {
     getServiceInfo: () => ({
       protocolVersion: 1,
@@ -242,15 +266,19 @@ export class FakeEngine {
     importMnist: (params) => {
       const requestId = ++this.importRequests;
       this.emit({ event: 'importProgress', data: { requestId, stage: 'reading' } });
-      if (params.from === 'bytes') {
-        const corrupt = params.files.find((file) => file.name.includes('corrupt'));
-        if (corrupt !== undefined) throw new EngineError('bad_file', `${corrupt.name}: magic number 0x1f8b0800 is not an IDX file`);
-        if (params.files.length !== 4) throw new EngineError('bad_file', `MNIST needs four files, got ${params.files.length}`);
-      }
+      if (params.from === 'bytes') this.receiveFiles('mnist', params.files);
       this.emit({ event: 'importProgress', data: { requestId, stage: 'decoding' } });
       const existing = this.datasets[0];
       if (existing !== undefined && params.from === 'bundled') return { dataset: existing, created: false };
       return { dataset: this.addDataset(params.name ?? (params.from === 'bundled' ? 'bundled MNIST' : 'MNIST (60000 + 10000)')), created: true };
+    },
+    importUsps: (params) => {
+      const requestId = ++this.importRequests;
+      this.emit({ event: 'importProgress', data: { requestId, stage: 'reading' } });
+      if (params.from === 'bytes') this.receiveFiles('usps', params.files);
+      this.emit({ event: 'importProgress', data: { requestId, stage: 'decoding' } });
+      const name = params.name ?? `USPS zip.train + zip.test (${TRAIN_SIZE} + ${TEST_SIZE})`;
+      return { dataset: this.addDataset(name, { trainCount: TRAIN_SIZE, testCount: TEST_SIZE }), created: true };
     },
     listDatasets: () => ({ datasets: this.datasets }),
     deleteDataset: ({ datasetId, force }) => {
@@ -279,13 +307,14 @@ export class FakeEngine {
     listRuns: () => ({ runs: this.runs.map((run) => this.summary(run)) }),
     getRun: ({ runId }) => ({ run: this.run(runId) }),
     listCheckpoints: ({ runId }) => ({ checkpoints: this.checkpoints.filter((checkpoint) => checkpoint.runId === this.run(runId).id) }),
-    exportWeights: ({ checkpointId }) => {
+    exportWeights: ({ checkpointId, format }) => {
       const checkpoint = this.checkpoints.find((known) => known.id === checkpointId);
       if (checkpoint === undefined) throw new EngineError('not_found', `checkpoint ${checkpointId} does not exist`);
       const parameters = checkpointParameters(checkpointId);
       const tensors: Record<string, Tensor> = {};
       for (const slot of PARAMETER_LAYOUT) tensors[slot.name] = { shape: [...slot.shape], data: parameters.subarray(slot.offset, slot.offset + slot.length) };
-      return { fileName: `run-${checkpoint.runId}-pass-${checkpoint.pass}.safetensors`, base64: bytesToBase64(encodeSafetensors(tensors)) };
+      const bytes = format === 'onnx' ? encodeOnnxModel(parameters) : encodeSafetensors(tensors);
+      return { fileName: `lecun1989-run${checkpoint.runId}-pass${checkpoint.pass}.${format}`, base64: bytesToBase64(bytes) };
     },
     getWeights: ({ checkpointId }) => {
       if (!this.checkpoints.some((known) => known.id === checkpointId)) throw new EngineError('not_found', `checkpoint ${checkpointId} does not exist`);
@@ -317,8 +346,12 @@ export class FakeEngine {
         h3: Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? 0.5 : -0.5)),
       };
     },
-    getSubsetImages: ({ split, indices }) => {
-      const count = split === 'train' ? TRAIN_SIZE : TEST_SIZE;
+    getSubsetImages: ({ datasetId, seed, split, indices }) => {
+      const dataset = this.datasets.find((known) => known.id === datasetId);
+      if (dataset === undefined) throw new EngineError('not_found', `dataset ${datasetId} does not exist`);
+      // A USPS set has one split whatever the seed; an MNIST subset not drawn yet would be, at the 1989 sizes.
+      const subset = dataset.kind === 'usps' ? dataset.subsets[0] : dataset.subsets.find((known) => known.seed === seed);
+      const count = split === 'train' ? (subset?.trainCount ?? TRAIN_SIZE) : (subset?.testCount ?? TEST_SIZE);
       const outside = indices.find((index) => index >= count);
       if (outside !== undefined) throw new EngineError('invalid_params', `index ${outside} is past the ${split} split's ${count} digits`);
       return {

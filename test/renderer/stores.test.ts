@@ -1,6 +1,7 @@
 // @vitest-environment happy-dom
 import { describe, expect, it } from 'vitest';
 import { PARAMETER_LAYOUT } from '../../core/network';
+import { USPS_SUBSET_SEED } from '../../core/protocol';
 import { useDatasetsStore } from '../../renderer/stores/datasets';
 import { useInspectStore } from '../../renderer/stores/inspect';
 import { useRunsStore } from '../../renderer/stores/runs';
@@ -39,7 +40,7 @@ describe('datasets store', () => {
     const { engine } = createHarness();
     const store = useDatasetsStore();
     const release = engine.holdNext('importMnist');
-    const importing = store.importFiles(MNIST_FILES);
+    const importing = store.importFiles('mnist', MNIST_FILES);
     await flushPromises();
     expect(store.importing).toBe(true);
     expect(store.importStage).toBe('reading files');
@@ -64,7 +65,7 @@ describe('datasets store', () => {
     const store = useDatasetsStore();
     await store.refresh();
     const before = JSON.parse(JSON.stringify(store.datasets));
-    await store.importFiles([...MNIST_FILES.slice(0, 3), file('t10k-labels-corrupt.gz')]);
+    await store.importFiles('mnist', [...MNIST_FILES.slice(0, 3), file('t10k-labels-corrupt.gz')]);
     expect(store.importError).toBe('The file was not accepted: t10k-labels-corrupt.gz: magic number 0x1f8b0800 is not an IDX file');
     expect(store.datasets).toEqual(before);
     expect(store.importing).toBe(false);
@@ -73,9 +74,9 @@ describe('datasets store', () => {
   it('refuses more than four files, and oversized ones, before sending anything', async () => {
     const { engine } = createHarness();
     const store = useDatasetsStore();
-    await store.importFiles([...MNIST_FILES, file('extra')]);
+    await store.importFiles('mnist', [...MNIST_FILES, file('extra')]);
     expect(store.importError).toMatch(/four files.*5 were given/);
-    await store.importFiles([{ name: 'huge', size: 3 * 1024 ** 3, arrayBuffer: async () => new ArrayBuffer(0) }]);
+    await store.importFiles('mnist', [{ name: 'huge', size: 3 * 1024 ** 3, arrayBuffer: async () => new ArrayBuffer(0) }]);
     expect(store.importError).toMatch(/^huge: 3221225472 bytes is larger than any MNIST file/);
     expect(engine.callsOf('importMnist')).toEqual([]);
   });
@@ -102,6 +103,87 @@ describe('datasets store', () => {
     await store.importBundled();
     expect(engine.callsOf('importMnist')).toEqual([{ from: 'bundled' }]);
     expect(store.importResult).toBe('These files are already stored as "MNIST".');
+  });
+});
+
+const USPS_FILES = [file('zip.train.gz'), file('zip.test.gz')];
+
+describe('datasets store: USPS', () => {
+  it('sends the two USPS files as bytes to importUsps, follows its stages, and previews its split with seed 0', async () => {
+    const { engine } = createHarness();
+    const store = useDatasetsStore();
+    const release = engine.holdNext('importUsps');
+    const importing = store.importFiles('usps', USPS_FILES);
+    await flushPromises();
+    expect(store.importingKind).toBe('usps');
+    expect(store.importStage).toBe('reading files');
+    engine.emit({ event: 'importProgress', data: { requestId: 1, stage: 'storing' } });
+    expect(store.importStage).toBe('storing');
+    release();
+    await importing;
+    expect(engine.callsOf('importUsps')).toEqual([
+      { from: 'bytes', files: [{ name: 'zip.train.gz', base64: 'H4sIAA==' }, { name: 'zip.test.gz', base64: 'H4sIAA==' }] },
+    ]);
+    expect(engine.callsOf('importMnist')).toEqual([]);
+    expect(store.importingKind).toBeNull();
+    expect(store.datasets.map((dataset) => dataset.kind)).toEqual(['usps']);
+    expect(store.selectedId).toBe(store.datasets[0]!.id);
+    expect(store.importResult).toBe('Imported "USPS zip.train + zip.test (7291 + 2007)".');
+    expect(engine.callsOf('getSubsetImages')).toEqual([
+      { datasetId: store.datasets[0]!.id, seed: USPS_SUBSET_SEED, split: 'train', indices: Array.from({ length: 64 }, (_, i) => i) },
+    ]);
+  });
+
+  it('shows a refused USPS file readably and leaves the list as it was', async () => {
+    const { engine } = createHarness();
+    engine.addDataset('kept');
+    const store = useDatasetsStore();
+    await store.refresh();
+    const before = JSON.parse(JSON.stringify(store.datasets));
+    await store.importFiles('usps', [file('zip.train'), file('zip.test-corrupt')]);
+    expect(store.importError).toBe('The file was not accepted: zip.test-corrupt: line 3: 255 pixel values; a USPS line holds 256');
+    expect(store.datasets).toEqual(before);
+    expect(store.importing).toBe(false);
+    expect(store.importResult).toBeNull();
+  });
+
+  it('refuses more than two USPS files before sending anything', async () => {
+    const { engine } = createHarness();
+    const store = useDatasetsStore();
+    await store.importFiles('usps', [...USPS_FILES, file('usps.t')]);
+    expect(store.importError).toMatch(/^USPS is two files \(zip\.train and zip\.test, or usps and usps\.t\); 3 were given$/);
+    expect(engine.callsOf('importUsps')).toEqual([]);
+  });
+
+  it('imports through the host’s dialog, and does nothing when it is cancelled', async () => {
+    const { engine } = createHarness(new FakeEngine('electron'));
+    const store = useDatasetsStore();
+    await store.importWithDialog('usps');
+    expect(engine.callsOf('importUsps')).toEqual([]);
+    expect([store.importError, store.importResult]).toEqual([null, null]);
+    engine.uspsDialogChoice = [{ name: 'usps', base64: 'AQID' }, { name: 'usps.t', base64: 'BAUG' }];
+    await store.importWithDialog('usps');
+    expect(engine.callsOf('importUsps')).toHaveLength(1);
+    expect(store.datasets.map((dataset) => dataset.kind)).toEqual(['usps']);
+  });
+
+  it('pages through a USPS set’s published split by its own sizes, whatever MNIST’s are', async () => {
+    const { engine } = createHarness();
+    engine.addDataset('MNIST');
+    const usps = engine.addDataset('USPS (100 + 30)', { trainCount: 100, testCount: 30 });
+    const store = useDatasetsStore();
+    await store.refresh();
+    expect(store.standardSplit(usps.id)).toEqual({ seed: USPS_SUBSET_SEED, trainCount: 100, testCount: 30 });
+    await store.select(usps.id);
+    expect(store.preview?.pageCount).toBe(2);
+    await store.loadPreview(usps.id, 'train', 1);
+    expect(store.previewError).toBeNull();
+    expect(store.preview?.images.map((image) => image.index)).toEqual(Array.from({ length: 36 }, (_, i) => 64 + i));
+    await store.loadPreview(usps.id, 'test', 0);
+    expect(store.preview?.images).toHaveLength(30);
+    expect(store.preview?.classCounts.reduce((sum, count) => sum + count, 0)).toBe(30);
+    const seeds = (engine.callsOf('getSubsetImages') as { datasetId: number; seed: number }[]).map((call) => [call.datasetId, call.seed]);
+    expect(seeds).toEqual([[store.datasets[0]!.id, 1337], [usps.id, 0], [usps.id, 0], [usps.id, 0]]);
   });
 });
 
@@ -261,7 +343,7 @@ describe('runs store', () => {
     expect(runs.runs).toEqual([]);
   });
 
-  it('imports weights as a new run and exports a checkpoint through the host', async () => {
+  it('imports weights as a new run and exports a checkpoint through the host, as safetensors or as an ONNX model', async () => {
     const { engine } = createHarness();
     const runs = useRunsStore();
     const imported = await runs.importWeightsFile(file('model.safetensors', [1, 2, 3]));
@@ -269,9 +351,30 @@ describe('runs store', () => {
     expect(runs.runs.map((run) => run.preset)).toEqual(['imported']);
     expect(runs.selectedId).toBe(imported!.run.id);
     const checkpoint = runs.checkpoints[imported!.run.id]![0]!;
-    await runs.exportCheckpoint(checkpoint);
-    expect(engine.exportedCheckpoints).toEqual([checkpoint.id]);
+    await runs.exportCheckpoint(checkpoint, 'safetensors');
     expect(runs.notice).toBe(`Exported the weights of run #${imported!.run.id} after pass 0.`);
+    await runs.exportCheckpoint(checkpoint, 'onnx');
+    expect(runs.notice).toBe(`Exported the weights of run #${imported!.run.id} after pass 0 as an ONNX model.`);
+    expect(engine.callsOf('exportWeights')).toEqual([
+      { checkpointId: checkpoint.id, format: 'safetensors' },
+      { checkpointId: checkpoint.id, format: 'onnx' },
+    ]);
+    expect(engine.exported.map((saved) => saved.fileName)).toEqual([
+      `lecun1989-run${imported!.run.id}-pass0.safetensors`,
+      `lecun1989-run${imported!.run.id}-pass0.onnx`,
+    ]);
+  });
+
+  it('keeps its notice and says why when the service cannot export', async () => {
+    const { engine } = createHarness();
+    const runs = useRunsStore();
+    const imported = await runs.importWeightsFile(file('model.safetensors', [1, 2, 3]));
+    const checkpoint = runs.checkpoints[imported!.run.id]![0]!;
+    engine.failNext('exportWeights', 'not_found', `checkpoint ${checkpoint.id} does not exist`);
+    await runs.exportCheckpoint(checkpoint, 'onnx');
+    expect(runs.error).toBe(`Not found: checkpoint ${checkpoint.id} does not exist`);
+    expect(runs.notice).toBe(`Imported the weights as run #${imported!.run.id}.`);
+    expect(engine.exported).toEqual([]);
   });
 });
 
@@ -299,6 +402,18 @@ describe('inspect store', () => {
     expect(inspect.evaluation?.misclassified.map((entry) => entry.index)).toEqual([3, 17, 42]);
     expect(Object.keys(inspect.galleryPixels).map(Number)).toEqual([3, 17, 42]);
     expect(inspect.galleryPixels[17]).toHaveLength(256);
+  });
+
+  it('evaluates an imported model on a USPS set’s published split', async () => {
+    const { engine } = createHarness();
+    const usps = engine.addDataset('USPS', { trainCount: 7291, testCount: 2007 });
+    await useDatasetsStore().refresh();
+    const imported = await useRunsStore().importWeightsFile(file('model.safetensors', [1, 2, 3]));
+    const inspect = useInspectStore();
+    inspect.setModel({ id: imported!.checkpointId, runId: imported!.run.id, pass: 0 });
+    await inspect.evaluateOn(usps.id);
+    expect(engine.callsOf('evaluate')).toEqual([{ checkpointId: imported!.checkpointId, datasetId: usps.id, seed: USPS_SUBSET_SEED, split: 'test' }]);
+    expect(engine.callsOf('getSubsetImages').at(-1)).toMatchObject({ datasetId: usps.id, seed: USPS_SUBSET_SEED, split: 'test' });
   });
 
   it('predicts only the newest drawing while a prediction is in flight', async () => {
@@ -389,6 +504,29 @@ describe('session store', () => {
     engine.menu('about');
     await flushPromises();
     expect(session.about?.engineVersion).toBe('test');
+  });
+
+  it('answers Load USPS files… and Export ONNX model… from the menu', async () => {
+    const { engine } = createHarness(new FakeEngine('electron'));
+    const dataset = engine.addDataset();
+    const run = engine.addRun({ datasetId: dataset.id, status: 'finished', passes: 2 });
+    const session = useSessionStore();
+    await session.start();
+    engine.uspsDialogChoice = [{ name: 'zip.train', base64: 'AQID' }, { name: 'zip.test', base64: 'BAUG' }];
+    engine.menu('load-usps');
+    await flushPromises();
+    expect(session.view).toBe('data');
+    expect(useDatasetsStore().datasets.map((known) => known.kind)).toEqual(['mnist', 'usps']);
+
+    await useRunsStore().select(run.id);
+    engine.menu('export-onnx');
+    engine.menu('export-weights');
+    await flushPromises();
+    const last = engine.checkpoints.filter((checkpoint) => checkpoint.runId === run.id).at(-1)!;
+    expect(engine.exported).toEqual([
+      { checkpointId: last.id, format: 'onnx', fileName: `lecun1989-run${run.id}-pass2.onnx` },
+      { checkpointId: last.id, format: 'safetensors', fileName: `lecun1989-run${run.id}-pass2.safetensors` },
+    ]);
   });
 
   it('opens on the Data view while there is nothing to train on', async () => {

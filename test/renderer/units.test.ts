@@ -1,11 +1,30 @@
 // @vitest-environment happy-dom
 import { describe, expect, it } from 'vitest';
 import { EngineError } from '../../core/protocol';
+import { datasetLabel, kindOfFiles, splitSeed } from '../../renderer/dataset-kinds';
 import { describeError } from '../../renderer/errors';
 import { formatDuration, formatLoss, formatPercent } from '../../renderer/format';
 import { maxMagnitude, valuesToRgba } from '../../renderer/pixels';
 import { PRESETS, presetLabel } from '../../core/presets';
 import { RunConfigSchema } from '../../core/protocol';
+
+describe('dataset kinds', () => {
+  it('takes files for USPS only when every one bears a published USPS name, gzipped or not', () => {
+    expect(kindOfFiles(['zip.train', 'zip.test'])).toBe('usps');
+    expect(kindOfFiles(['ZIP.TRAIN.GZ', 'zip.test.gz'])).toBe('usps');
+    expect(kindOfFiles(['usps', 'usps.t'])).toBe('usps');
+    expect(kindOfFiles(['usps.t.gz'])).toBe('usps');
+    expect(kindOfFiles(['zip.train', 'train-images-idx3-ubyte'])).toBe('mnist');
+    expect(kindOfFiles(['my-zip.train'])).toBe('mnist');
+    expect(kindOfFiles(['usps.tar'])).toBe('mnist');
+    expect(kindOfFiles([])).toBe('mnist');
+  });
+
+  it('reads a USPS set on its one split and MNIST on the default draw, and names the kind in choices', () => {
+    expect([splitSeed('usps'), splitSeed('mnist')]).toEqual([0, 1337]);
+    expect(datasetLabel({ name: 'zip digits', kind: 'usps' })).toBe('zip digits · USPS');
+  });
+});
 
 describe('pixels', () => {
   it('draws the dataset’s -1 background white and +1 ink black, opaque', () => {
