@@ -7,7 +7,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SEED, IMAGE_PIXELS, INPUT_PIXELS, resize28to16, TRAIN_SIZE } from '../../core/subset';
 import { STANDARD_FILE_NAMES } from '../../core/mnist';
 import { legacyPermutation, MT19937 } from '../../core/rng';
-import { canvasPixels, MNIST_DIR, MNIST_FILE_NAMES, openApp, rowCells, screenshotOnFailure, SLOW_STEP_MS, STEP_MS, subsetLabels, TEST_MS, textOf, type E2eApp } from './support';
+import {
+  canvasPixels,
+  eventually,
+  MNIST_DIR,
+  MNIST_FILE_NAMES,
+  openApp,
+  rowCells,
+  screenshotOnFailure,
+  SLOW_STEP_MS,
+  STEP_MS,
+  subsetLabels,
+  TEST_MS,
+  textOf,
+  type E2eApp,
+} from './support';
 
 let app: E2eApp;
 
@@ -39,7 +53,7 @@ describe('loading MNIST through the file input', () => {
     });
     await page.getByTestId('mnist-file-input').setInputFiles(gzipPaths);
 
-    await expect.poll(() => textOf(page.getByTestId('import-result')), { timeout: SLOW_STEP_MS }).toMatch(/^Imported "/);
+    await eventually(() => textOf(page.getByTestId('import-result')), SLOW_STEP_MS).toMatch(/^Imported "/);
     expect(await page.getByTestId('import-error').count()).toBe(0);
     const rows = await datasetRows();
     expect(rows).toHaveLength(1);
@@ -48,7 +62,7 @@ describe('loading MNIST through the file input', () => {
     // The preview: the first page of the training split, the subset's first 64 digits in the order seed 1337 drew them.
     const preview = page.getByTestId('digit-preview');
     const digits = preview.locator('li');
-    await expect.poll(() => digits.count()).toBe(64);
+    await eventually(() => digits.count()).toBe(64);
     const expectedLabels = subsetLabels().train;
     const shownLabels = await digits.locator('span').allTextContents();
     expect(shownLabels.map(Number)).toEqual(expectedLabels.slice(0, 64));
@@ -82,7 +96,7 @@ describe('loading MNIST through the file input', () => {
     const { page } = app;
     const before = await datasetRows();
     await page.getByTestId('mnist-file-input').setInputFiles(MNIST_FILE_NAMES.map((name) => join(MNIST_DIR, name)));
-    await expect.poll(() => textOf(page.getByTestId('import-result')), { timeout: SLOW_STEP_MS }).toMatch(/^These files are already stored as "/);
+    await eventually(() => textOf(page.getByTestId('import-result')), SLOW_STEP_MS).toMatch(/^These files are already stored as "/);
     expect(await page.getByTestId('import-error').count()).toBe(0);
     expect(await datasetRows()).toEqual(before);
   }, TEST_MS);

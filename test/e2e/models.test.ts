@@ -9,7 +9,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PARAMETER_COUNT } from '../../core/network';
 import { CLASSES, TEST_SIZE } from '../../core/subset';
 import { decodeWeights } from '../../core/weights';
-import { canvasPixels, importBundledMnist, openApp, openView, rowCells, screenshotOnFailure, SLOW_STEP_MS, STEP_MS, subsetLabels, TEST_MS, textOf, type E2eApp } from './support';
+import {
+  canvasPixels,
+  eventually,
+  importBundledMnist,
+  openApp,
+  openView,
+  rowCells,
+  screenshotOnFailure,
+  SLOW_STEP_MS,
+  STEP_MS,
+  subsetLabels,
+  TEST_MS,
+  textOf,
+  type E2eApp,
+} from './support';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'core', 'cli.js');
 
@@ -30,6 +44,7 @@ beforeAll(async () => {
   await row.waitFor();
   const cells = (await rowCells(row))[0]!;
   const id = Number(/^Run #(\d+)/.exec(await textOf(page.locator('#run-status-title')))?.[1]);
+  expect(id).toBeGreaterThan(0);
   trained = { id, testCells: cells.slice(4, 7) };
 }, TEST_MS);
 
@@ -59,22 +74,23 @@ describe('weights on the Runs view', () => {
     const checkpoint = page.locator('[data-testid="checkpoint-row"][data-pass="1"]');
     await checkpoint.waitFor();
 
-    const expectedWeights = promisify(execFile)(process.execPath, [CLI, 'train', '--no-db', '--json', '--passes', '1', '--save', join(app.work, 'cli.safetensors')]);
+    const cliWeights = join(app.work, 'cli.safetensors');
+    const expectedWeights = promisify(execFile)(process.execPath, [CLI, 'train', '--no-db', '--json', '--passes', '1', '--save', cliWeights]);
     const [download] = await Promise.all([page.waitForEvent('download'), checkpoint.getByTestId('checkpoint-export').click()]);
     expect(download.suggestedFilename()).toBe(`lecun1989-run${trained.id}-pass1.safetensors`);
     const exportedPath = join(app.work, download.suggestedFilename());
     await download.saveAs(exportedPath);
-    await expect.poll(() => textOf(page.getByTestId('runs-notice'))).toBe(`Exported the weights of run #${trained.id} after pass 1.`);
+    await eventually(() => textOf(page.getByTestId('runs-notice'))).toBe(`Exported the weights of run #${trained.id} after pass 1.`);
 
     // The file is the network after that pass: the very weights the CLI trains with the same settings.
     const exported = decodeWeights(readFileSync(exportedPath), exportedPath).parameters;
     expect(exported).toHaveLength(PARAMETER_COUNT);
     await expectedWeights;
-    expect(exported).toEqual(decodeWeights(readFileSync(join(app.work, 'cli.safetensors')), 'cli.safetensors').parameters);
+    expect(exported).toEqual(decodeWeights(readFileSync(cliWeights), cliWeights).parameters);
 
     const runsBefore = await page.getByTestId('run-row').count();
     await page.getByTestId('weights-file-input').setInputFiles(exportedPath);
-    await expect.poll(() => textOf(page.getByTestId('runs-notice'))).toMatch(/^Imported the weights as run #\d+\.$/);
+    await eventually(() => textOf(page.getByTestId('runs-notice'))).toMatch(/^Imported the weights as run #\d+\.$/);
     const importedId = Number(/#(\d+)/.exec(await textOf(page.getByTestId('runs-notice')))![1]);
     expect(importedId).toBeGreaterThan(trained.id);
     expect(await page.getByTestId('run-row').count()).toBe(runsBefore + 1);
@@ -92,6 +108,9 @@ describe('weights on the Runs view', () => {
     expect(await textOf(page.getByTestId('inspect-model'))).toContain(`run #${importedId}`);
     const summary = await gallerySummary(page);
     expect([summary.loss, summary.errorPercent, summary.misses]).toEqual(trained.testCells);
+    // Let this evaluation finish (the gallery's pixels arrive last) before the next test picks another model: the
+    // inspect store drops an evaluation asked for while one is in flight, so that model would never be evaluated.
+    await page.getByText('Evaluating the test split…').waitFor({ state: 'detached', timeout: SLOW_STEP_MS });
   }, TEST_MS);
 });
 
@@ -102,7 +121,7 @@ describe('the Inspect view', () => {
     await runRow(page, trained.id).getByRole('button', { name: `#${trained.id}`, exact: true }).click();
     await page.locator('[data-testid="checkpoint-row"][data-pass="1"]').getByTestId('checkpoint-inspect').click();
     await page.locator('[data-testid="nav-inspect"][aria-current="page"]').waitFor();
-    await expect.poll(() => textOf(page.getByTestId('inspect-model'))).toMatch(new RegExp(`^run #${trained.id} .*after pass 1`));
+    await eventually(() => textOf(page.getByTestId('inspect-model'))).toMatch(new RegExp(`^run #${trained.id} .*after pass 1`));
 
     const summary = await gallerySummary(page);
     expect([summary.loss, summary.errorPercent, summary.misses]).toEqual(trained.testCells);
@@ -113,7 +132,7 @@ describe('the Inspect view', () => {
 
     // Every digit in the gallery is a test digit the model got wrong: its true label is the dataset's, the predicted one differs.
     const items = page.getByTestId('misclassified-item');
-    await expect.poll(() => items.count()).toBe(misses);
+    await eventually(() => items.count()).toBe(misses);
     await page.locator('[data-testid="misclassified-item"]:not([disabled])').first().waitFor();
     const entries = await items.evaluateAll((buttons) =>
       buttons.map((button) => ({
@@ -166,7 +185,7 @@ describe('the Inspect view', () => {
     await page.mouse.down();
     await page.mouse.move(box.x + box.width * 0.48, box.y + box.height * 0.85, { steps: 12 });
     await page.mouse.up();
-    await expect.poll(() => page.getByTestId('prediction').getAttribute('data-digit')).toBe('1');
+    await eventually(() => page.getByTestId('prediction').getAttribute('data-digit')).toBe('1');
     const bars = await page.getByTestId('output-bars').locator('li').allInnerTexts();
     expect(bars).toHaveLength(CLASSES);
     const outputs = bars.map((bar) => Number(bar.trim().split(/\s+/).at(-1)));
@@ -181,7 +200,7 @@ describe('the Inspect view', () => {
 
     // Cleared, the pad says nothing; a "0" drawn as a loop is read as one.
     await page.getByTestId('draw-clear').click();
-    await expect.poll(() => page.getByTestId('prediction').count()).toBe(0);
+    await eventually(() => page.getByTestId('prediction').count()).toBe(0);
     const centre = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
     const loop = Array.from({ length: 41 }, (_, step) => {
       const angle = (2 * Math.PI * step) / 40 - Math.PI / 2;
@@ -191,7 +210,7 @@ describe('the Inspect view', () => {
     await page.mouse.down();
     for (const point of loop.slice(1)) await page.mouse.move(point.x, point.y);
     await page.mouse.up();
-    await expect.poll(() => page.getByTestId('prediction').getAttribute('data-digit')).toBe('0');
+    await eventually(() => page.getByTestId('prediction').getAttribute('data-digit')).toBe('0');
     expect(app.pageErrors).toEqual([]);
   }, TEST_MS);
 });

