@@ -87,11 +87,20 @@ export const useInspectStore = defineStore('inspect', () => {
     if (last !== undefined && model.value === null) setModel(last);
   }
 
-  /** The model on the test split: metrics, confusion matrix, and the misclassified digits with their pixels. */
+  let evaluationQueued = false;
+
+  /**
+   * The model on the test split: metrics, confusion matrix, and the misclassified digits with their pixels. A model
+   * chosen while another is being evaluated is evaluated as soon as that one is done (whose result is dropped).
+   */
   async function evaluate(): Promise<void> {
     const current = model.value;
     const dataset = datasetId.value;
-    if (current === null || dataset === null || evaluating.value) return;
+    if (current === null || dataset === null) return;
+    if (evaluating.value) {
+      evaluationQueued = true;
+      return;
+    }
     evaluating.value = true;
     try {
       const result = await attempt(error, () => api.evaluate({ checkpointId: current.checkpointId, datasetId: dataset, seed: seed.value, split: 'test' }));
@@ -104,6 +113,10 @@ export const useInspectStore = defineStore('inspect', () => {
       galleryPixels.value = Object.fromEntries(images.images.map((image) => [image.index, image.pixels]));
     } finally {
       evaluating.value = false;
+      if (evaluationQueued) {
+        evaluationQueued = false;
+        void evaluate();
+      }
     }
   }
 

@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { PARAMETER_LAYOUT } from '../../core/network';
 import { USPS_SUBSET_SEED } from '../../core/protocol';
 import { useDatasetsStore } from '../../renderer/stores/datasets';
@@ -402,6 +402,20 @@ describe('inspect store', () => {
     expect(inspect.evaluation?.misclassified.map((entry) => entry.index)).toEqual([3, 17, 42]);
     expect(Object.keys(inspect.galleryPixels).map(Number)).toEqual([3, 17, 42]);
     expect(inspect.galleryPixels[17]).toHaveLength(256);
+  });
+
+  it('evaluates a model chosen while another was still being evaluated', async () => {
+    const { engine, run, inspect } = await withTrainedRun();
+    const checkpoints = engine.checkpoints.filter((checkpoint) => checkpoint.runId === run.id);
+    const release = engine.holdNext('evaluate');
+    const first = inspect.evaluate();
+    inspect.setModel(checkpoints[1]!);
+    await inspect.evaluate();
+    release();
+    await first;
+    await vi.waitFor(() => expect(inspect.evaluating).toBe(false));
+    await vi.waitFor(() => expect(engine.callsOf('evaluate').at(-1)).toMatchObject({ checkpointId: checkpoints[1]!.id }));
+    await vi.waitFor(() => expect(inspect.evaluation).not.toBeNull());
   });
 
   it('evaluates an imported model on a USPS set’s published split', async () => {
