@@ -519,10 +519,11 @@ export function argmax(values: FloatArray): number {
 // ---------------------------------------------------------------------------------------------------------------
 // The SIMD kernels: the layers above in float32, four lanes at a time, as WebAssembly (SIMD is standard in Node
 // and Electron). Each kernel is written below in the WebAssembly instructions it compiles to, one helper per
-// instruction named after it (i32Add is i32.add), and assembled into a module once, at first use.
+// instruction named after it (i32Add is i32.add), and assembled into a module once, at first use. WebAssembly
+// arithmetic is IEEE with no fused multiply-add, so a run gives bit-identical results on every machine.
 //
-// The convolutions keep four output planes in the four lanes: the weights of a block of four planes are
-// interleaved to [k][plane] so one load gives the four weights of input line k, multiplied by one input value
+// The convolutions keep the output planes of a group (H1: 12, H2: 4) in vector lanes: the weights are interleaved
+// to [group][k][plane], so one load gives four planes' weights for input line k, multiplied by one input value
 // splatted across the lanes. The rest (fully connected layers, tanh, SGD) runs along contiguous rows.
 
 type Code = number[];

@@ -211,7 +211,9 @@ export interface EvalWorkerData {
 }
 export type EvalWorkerReply = { ok: true; evaluation: PassEvaluation } | { ok: false; message: string };
 
-async function evalWorkerScript(): Promise<URL> {
+let evalWorkerScript: Promise<URL> | null = null;
+
+async function locateEvalWorker(): Promise<URL> {
   const here = import.meta.url;
   if (!here.endsWith('.ts')) return new URL('./eval-worker.js', here); // the esbuild bundle in dist/core
   // Running from the TypeScript sources (vitest): Node 20 cannot start a worker from .ts, so the worker entry is
@@ -243,7 +245,8 @@ function inSharedMemory({ count, inputs, labels }: LabelledImages): LabelledImag
 
 async function workerEvaluator(train: LabelledImages, test: LabelledImages): Promise<Evaluator> {
   const workerData: EvalWorkerData = { train: inSharedMemory(train), test: inSharedMemory(test) };
-  const worker = new Worker(await evalWorkerScript(), { workerData });
+  evalWorkerScript ??= locateEvalWorker();
+  const worker = new Worker(await evalWorkerScript, { workerData });
   // Requests are answered in order, one at a time.
   const waiting: { resolve: (e: PassEvaluation) => void; reject: (error: Error) => void }[] = [];
   let failure: Error | null = null;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CONNECTION_COUNT,
   FORWARD_MACS,
+  H2_GEOMETRY,
   H2_INPUT_PLANES,
   LAYERS,
   PARAMETER_COUNT,
@@ -10,6 +11,7 @@ import {
   TRAINING_STEP_MACS,
   UNIT_COUNT,
   backward,
+  convForward,
   createNetwork,
   createReferenceNetwork,
   forward,
@@ -164,46 +166,57 @@ describe('forward', () => {
   });
 
   it('connects each H2 plane to exactly the H1 planes the reproduction names', () => {
-    const net = createReferenceNetwork(Float64Array);
-    initializeParameters(net.parameters, 1337);
-    forward(net, syntheticImage(), 0);
-    const before = Float64Array.from(net.h2Sum);
-    // Move one H1 plane's interior and see which H2 planes move, by re-running H2 on the disturbed H1.
-    for (let h1Plane = 0; h1Plane < 12; h1Plane++) {
-      const probe = createReferenceNetwork(Float64Array);
-      probe.parameters.set(net.parameters);
-      forward(probe, syntheticImage(), 0);
-      for (let y = 2; y < 10; y++) {
-        for (let x = 2; x < 10; x++) {
-          const at = (h1Plane * 12 + y) * 12 + x;
-          probe.h1Padded[at] = probe.h1Padded[at]! + 0.25;
-        }
-      }
-      runH2Only(probe);
-      const moved = [];
-      for (let h2Plane = 0; h2Plane < 12; h2Plane++) {
-        const plane = probe.h2Sum.subarray(h2Plane * 16, h2Plane * 16 + 16);
-        if (plane.some((v, i) => v !== before[h2Plane * 16 + i])) moved.push(h2Plane);
-      }
-      const readers = H2_INPUT_PLANES.flatMap((planes, h2Plane) => (planes.includes(h1Plane) ? [h2Plane] : []));
-      expect(moved).toEqual(readers);
-    }
     expect(H2_INPUT_PLANES.map((planes) => planes.join(','))).toEqual([
       ...Array(4).fill('0,1,2,3,4,5,6,7'),
       ...Array(4).fill('4,5,6,7,8,9,10,11'),
       ...Array(4).fill('0,1,2,3,8,9,10,11'),
     ]);
+    const net = createReferenceNetwork(Float64Array);
+    initializeParameters(net.parameters, 1337);
+    forward(net, syntheticImage(), 0);
+    const naive = h2AsTheReproductionSlicesIt(net);
+    for (let i = 0; i < 192; i++) expect(Math.abs(net.h2Sum[i]! - naive[i]!)).toBeLessThan(1e-12);
+
+    // Disturb one H1 plane at a time: exactly the H2 planes that read it move.
+    for (let h1Plane = 0; h1Plane < 12; h1Plane++) {
+      const disturbed = Float64Array.from(net.h1Padded);
+      for (let y = 2; y < 10; y++) {
+        for (let x = 2; x < 10; x++) {
+          const cell = (h1Plane * 12 + y) * 12 + x;
+          disturbed[cell] = disturbed[cell]! + 0.25;
+        }
+      }
+      const h2Sum = new Float64Array(192);
+      convForward(H2_GEOMETRY, disturbed, net.param.H2w, net.param.H2b, h2Sum);
+      const moved = [];
+      for (let h2Plane = 0; h2Plane < 12; h2Plane++) {
+        if (h2Sum.subarray(h2Plane * 16, h2Plane * 16 + 16).some((v, i) => v !== net.h2Sum[h2Plane * 16 + i])) {
+          moved.push(h2Plane);
+        }
+      }
+      const readers = H2_INPUT_PLANES.flatMap((planes, h2Plane) => (planes.includes(h1Plane) ? [h2Plane] : []));
+      expect(moved).toEqual(readers);
+    }
   });
 });
 
-/** H2's pre-activations straight from the padded H1 buffer, the way a reader of the paper would write it. */
-function runH2Only(net: Network<Float64Array>): void {
+/**
+ * H2's sums from the padded H1 buffer as repro.py writes them: three convolutions over the slices x[:, 0:8],
+ * x[:, 4:12] and cat(x[:, 0:4], x[:, 8:12]), with H2w[0:4], H2w[4:8] and H2w[8:12].
+ */
+function h2AsTheReproductionSlicesIt(net: Network<Float64Array>): Float64Array {
+  const slices = [
+    [0, 1, 2, 3, 4, 5, 6, 7],
+    [4, 5, 6, 7, 8, 9, 10, 11],
+    [0, 1, 2, 3, 8, 9, 10, 11],
+  ];
   const { H2w, H2b } = net.param;
+  const sums = new Float64Array(192);
   for (let o = 0; o < 12; o++) {
     for (let y = 0; y < 4; y++) {
       for (let x = 0; x < 4; x++) {
         let sum = H2b[(o * 4 + y) * 4 + x]!;
-        H2_INPUT_PLANES[o]!.forEach((plane, slot) => {
+        slices[Math.floor(o / 4)]!.forEach((plane, slot) => {
           for (let ky = 0; ky < 5; ky++) {
             for (let kx = 0; kx < 5; kx++) {
               const weight = H2w[((o * 8 + slot) * 5 + ky) * 5 + kx]!;
@@ -211,10 +224,11 @@ function runH2Only(net: Network<Float64Array>): void {
             }
           }
         });
-        net.h2Sum[(o * 4 + y) * 4 + x] = sum;
+        sums[(o * 4 + y) * 4 + x] = sum;
       }
     }
   }
+  return sums;
 }
 
 describe('backward', () => {

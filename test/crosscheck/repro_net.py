@@ -1,6 +1,6 @@
-"""The public reproduction's network (karpathy/lecun1989-repro, repro.py), verbatim but for comments and the
-MAC/activation bookkeeping, shared by the cross-check scripts in this folder. Documentation only: npm test never
-runs these scripts; they need Debian's python3-torch (1.13) and numpy.
+"""The public reproduction's network (karpathy/lecun1989-repro, repro.py), verbatim but for its comments, size
+asserts and MAC/activation bookkeeping, shared by the cross-check scripts in this folder. Documentation only:
+npm test never runs these scripts; they need Debian's python3-torch (1.13) and numpy.
 """
 import json
 import os
