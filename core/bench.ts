@@ -3,11 +3,16 @@
  * digits of the seed-1337 subset, both splits evaluated after every pass — printing each pass beside the independent
  * PyTorch run of REFERENCE.md, then wall time, training examples/s, effective multiply-accumulates/s and peak RSS.
  *
- *   node dist/core/bench.js [--passes N] [--evaluation worker|in-thread] [--json]
+ *   node dist/core/bench.js [--passes N] [--evaluation worker|in-thread] [--json] [--service-overhead]
+ *
+ * --service-overhead then times the same run through the engine service (a child process recording every pass and
+ * its checkpoint in SQLite) against the headless engine.
  */
+import { parseArgs } from 'node:util';
 import { bundledMnistDir, readMnistDir } from './mnist';
 import { FORWARD_MACS, TRAINING_STEP_MACS } from './network';
 import { make1989Dataset } from './subset';
+import { measureServiceOverhead } from './service/overhead';
 import { runTraining, type EvaluationMode, type SplitMetrics } from './train';
 
 /** Train and test misses after each pass of the PyTorch 1.13 float32 run in REFERENCE.md (seed 1337). */
@@ -18,22 +23,21 @@ const PYTORCH_MISSES = [
 ];
 const SEED = 1337;
 
-function parseArgs(argv: string[]) {
-  const options = { passes: PYTORCH_MISSES.length, evaluation: 'worker' as EvaluationMode, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    if (flag === '--json') options.json = true;
-    else if (flag === '--passes') options.passes = Number(argv[++i]);
-    else if (flag === '--evaluation') options.evaluation = argv[++i] as EvaluationMode;
-    else throw new Error(`bench: unknown argument ${flag}`);
-  }
-  if (!Number.isInteger(options.passes) || options.passes < 1) {
-    throw new Error('bench: --passes must be a positive integer');
-  }
-  if (options.evaluation !== 'worker' && options.evaluation !== 'in-thread') {
+function parseOptions() {
+  const { values } = parseArgs({
+    options: {
+      passes: { type: 'string', default: String(PYTORCH_MISSES.length) },
+      evaluation: { type: 'string', default: 'worker' },
+      json: { type: 'boolean', default: false },
+      'service-overhead': { type: 'boolean', default: false },
+    },
+  });
+  const passes = Number(values.passes);
+  if (!Number.isInteger(passes) || passes < 1) throw new Error('bench: --passes must be a positive integer');
+  if (values.evaluation !== 'worker' && values.evaluation !== 'in-thread') {
     throw new Error('bench: --evaluation must be worker or in-thread');
   }
-  return options;
+  return { passes, evaluation: values.evaluation as EvaluationMode, json: values.json, serviceOverhead: values['service-overhead'] };
 }
 
 /** loss, error %, misses and, in brackets, the PyTorch run's misses. */
@@ -46,7 +50,7 @@ function columns(metrics: SplitMetrics, pytorchMisses: number | undefined): stri
 }
 
 async function main() {
-  const options = parseArgs(process.argv.slice(2));
+  const options = parseOptions();
   const loadStart = performance.now();
   const { train, test } = make1989Dataset(readMnistDir(bundledMnistDir()), SEED);
   const loadSeconds = (performance.now() - loadStart) / 1000;
@@ -87,8 +91,11 @@ async function main() {
     macs,
     peakRssMB: process.resourceUsage().maxRSS / 1024,
   };
+  const service = options.serviceOverhead
+    ? await measureServiceOverhead({ config: { seed: SEED, passes: options.passes, learningRate: 0.03 } })
+    : undefined;
   if (options.json) {
-    console.log(JSON.stringify({ summary, passes }));
+    console.log(JSON.stringify({ summary, passes, service }));
     return;
   }
   log('');
@@ -104,6 +111,13 @@ async function main() {
       `${FORWARD_MACS} per evaluated digit)`,
   );
   log(`peak RSS: ${summary.peakRssMB.toFixed(0)} MB`);
+  if (service !== undefined) {
+    log(
+      `engine service: ${service.serviceSeconds.toFixed(2)} s against ${service.headlessSeconds.toFixed(2)} s headless ` +
+        `(${service.overheadPercent >= 0 ? '+' : ''}${service.overheadPercent.toFixed(1)} %), ` +
+        `final weights ${service.identicalWeights ? 'identical' : 'DIFFERENT'}`,
+    );
+  }
 }
 
 main().catch((error: unknown) => {
