@@ -4,19 +4,19 @@
  * trains. Built as its own entry (dist/core/eval-worker.js); train.ts starts it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createNetwork } from './network';
-import { evaluateSplit, type EvalWorkerData, type EvalWorkerReply } from './train';
+import { createModel, evaluateModel } from './models';
+import type { EvalWorkerData, EvalWorkerReply } from './train';
 
 const port = parentPort;
 if (port === null) throw new Error('eval-worker runs as a worker thread, started by train.ts');
-const { train, test } = workerData as EvalWorkerData;
-const net = createNetwork();
+const { model: modelName, train, test } = workerData as EvalWorkerData;
+const model = createModel(modelName);
 
 port.on('message', (parameters: Float32Array) => {
   let reply: EvalWorkerReply;
   try {
-    net.parameters.set(parameters);
-    reply = { ok: true, evaluation: { train: evaluateSplit(net, train), test: evaluateSplit(net, test) } };
+    model.net.parameters.set(parameters);
+    reply = { ok: true, evaluation: { train: evaluateModel(model, train), test: evaluateModel(model, test) } };
   } catch (error) {
     reply = { ok: false, message: error instanceof Error ? error.message : String(error) };
   }

@@ -51,8 +51,14 @@ export const RunConfigSchema = z.strictObject({
   learningRate: finite.positive().max(10).default(0.03),
   /** Trains on the first N of the 7,291 examples; evaluation still covers both full splits. */
   trainLimit: z.int().min(1).max(7291).nullable().default(null),
-  /** Absent means plain SGD, as in the engine's TrainConfig. */
-  optimizer: z.enum(['sgd']).optional(),
+  /** Absent means plain SGD, as in the engine's TrainConfig. 'diag-newton' is the 1989 paper's, 'adamw' the modern one. */
+  optimizer: z.enum(['sgd', 'diag-newton', 'adamw']).optional(),
+  /** Absent means the 1989 network (tanh, MSE); 'modern' is the public reproduction's modern.py variant. */
+  model: z.enum(['tanh-mse-1989', 'modern']).optional(),
+  /** The last pass's learning rate, reached linearly from learningRate at pass 1; absent means constant. */
+  finalLearningRate: finite.positive().max(10).optional(),
+  /** μ of diag-newton's step ε/(μ + h_kk); absent means the engine's default, 0.02. */
+  damping: finite.positive().max(10).optional(),
 });
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 
@@ -143,6 +149,39 @@ export type CheckpointInfo = z.infer<typeof CheckpointInfoSchema>;
 
 const image16 = z.array(finite.min(-4).max(4)).length(256);
 const outputs = z.array(finite).length(10);
+
+/** The config fields a sweep can vary, one per sweep. */
+export const SweepParameterSchema = z.enum(['learningRate', 'passes', 'seed', 'trainLimit']);
+export type SweepParameter = z.infer<typeof SweepParameterSchema>;
+/** A sweep is at least two runs, and at most this many. */
+export const MAX_SWEEP_VALUES = 32;
+
+export const SweepRunSchema = z.strictObject({
+  runId: id,
+  /** The swept field's value in this run's config. */
+  value: finite,
+  status: RunStatusSchema,
+  passesDone: z.int().min(0),
+  /** After the run's last recorded pass (its final one once the run is finished); null before its first pass. */
+  trainErrorPercent: finite.nullable(),
+  testErrorPercent: finite.nullable(),
+});
+export type SweepRun = z.infer<typeof SweepRunSchema>;
+
+export const SweepInfoSchema = z.strictObject({
+  id,
+  datasetId: id,
+  preset: z.string(),
+  parameter: SweepParameterSchema,
+  /** The config every run shares but for the swept field. */
+  baseConfig: RunConfigSchema,
+  /** Worker threads the sweep trains on, one run each at a time. */
+  workers: z.int().min(1),
+  createdAt: z.int(),
+  /** In the order of the values asked for; a deleted run is no longer listed. */
+  runs: z.array(SweepRunSchema),
+});
+export type SweepInfo = z.infer<typeof SweepInfoSchema>;
 
 // ---- requests -----------------------------------------------------------------------------------------------------
 
@@ -285,6 +324,26 @@ export const requestSchemas = {
       images: z.array(z.strictObject({ index: z.int(), sourceIndex: z.int(), label: z.int(), pixels: image16 })),
     }),
   },
+  /**
+   * Creates one run per value, each the base config with `parameter` set to that value and stored as an ordinary
+   * run, and trains them at once on `workers` worker threads (default: one per core). The runs report through the
+   * usual passFinished and runStatus events; a run halted or interrupted resumes alone with resumeRun.
+   */
+  createSweep: {
+    params: z.strictObject({
+      datasetId: id,
+      preset: z.string().min(1).max(64),
+      config: RunConfigSchema,
+      parameter: SweepParameterSchema,
+      values: z.array(finite).min(2).max(MAX_SWEEP_VALUES),
+      workers: z.int().min(1).max(64).optional(),
+    }),
+    result: z.strictObject({ sweepId: id, runIds: z.array(id) }),
+  },
+  listSweeps: { params: empty, result: z.strictObject({ sweeps: z.array(SweepInfoSchema) }) },
+  getSweep: { params: z.strictObject({ sweepId: id }), result: z.strictObject({ sweep: SweepInfoSchema }) },
+  /** Stops every run of the sweep still training or waiting for a worker ('stopped', resumable one by one). */
+  stopSweep: { params: z.strictObject({ sweepId: id }), result: z.strictObject({ sweep: SweepInfoSchema }) },
   getSettings: { params: empty, result: z.strictObject({ settings: z.record(z.string(), z.json()) }) },
   setSetting: { params: z.strictObject({ key: z.string().min(1).max(200), value: z.json().optional() }), result: empty },
 } as const;

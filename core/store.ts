@@ -214,6 +214,23 @@ const MIGRATIONS: readonly string[] = [
   DROP TABLE subsets;
   ALTER TABLE subsets_v2 RENAME TO subsets;
   `,
+  // Version 3: sweeps. A sweep is a group of ordinary runs that differ in one config field; each run keeps its whole
+  // config, so it trains, resumes and opens like any other, and `sweep_value` only says where it sits in its sweep.
+  // Deleting a run takes it out of its sweep; deleting the dataset deletes its sweeps with their runs.
+  `
+  CREATE TABLE sweeps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    preset TEXT NOT NULL,
+    parameter TEXT NOT NULL,
+    base_config TEXT NOT NULL,
+    workers INTEGER NOT NULL CHECK (workers >= 1),
+    created_at INTEGER NOT NULL
+  );
+  ALTER TABLE runs ADD COLUMN sweep_id INTEGER REFERENCES sweeps(id) ON DELETE SET NULL;
+  ALTER TABLE runs ADD COLUMN sweep_value REAL;
+  CREATE INDEX runs_sweep ON runs(sweep_id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -357,6 +374,33 @@ export interface NewRun {
   status: Exclude<RunStatus, 'running'>;
   initialWeights: Float32Array;
   initialOptimizerState?: Uint8Array;
+}
+
+/** A group of runs that differ in one config field, trained side by side (see core/sweep.ts). */
+export interface NewSweep {
+  datasetId: number;
+  preset: string;
+  parameter: string;
+  baseConfig: unknown;
+  workers: number;
+}
+
+export interface SweepRun {
+  runId: number;
+  /** The swept field's value in this run's config. */
+  value: number;
+  status: RunStatus;
+  passesDone: number;
+  /** After the run's last recorded pass (its final one once it has finished); null before its first. */
+  trainErrorPercent: number | null;
+  testErrorPercent: number | null;
+}
+
+export interface SweepInfo extends NewSweep {
+  id: number;
+  createdAt: number;
+  /** In the order of the values asked for. */
+  runs: SweepRun[];
 }
 
 /**
@@ -858,6 +902,79 @@ export class Store {
       this.db.prepare(`UPDATE runs SET updated_at = ? WHERE id = ?`).run(now, runId);
       this.beforeCommit?.('pass');
     }).immediate();
+  }
+
+  // ---- sweeps ------------------------------------------------------------------------------------
+
+  /**
+   * Stores a sweep and its runs in one transaction: `createRuns` creates the runs (through createRun, for the
+   * sweep's new id) and says which value each one has; any failure leaves neither sweep nor runs behind.
+   */
+  createSweep(sweep: NewSweep, createRuns: (sweepId: number) => { runId: number; value: number }[]): { sweepId: number; runIds: number[] } {
+    return this.db.transaction(() => {
+      this.datasetKind(sweep.datasetId); // not_found if there is no such dataset
+      const inserted = this.db
+        .prepare(`INSERT INTO sweeps (dataset_id, preset, parameter, base_config, workers, created_at) VALUES (?, ?, ?, ?, ?, ?)`)
+        .run(sweep.datasetId, sweep.preset, sweep.parameter, JSON.stringify(sweep.baseConfig), sweep.workers, Date.now());
+      const sweepId = Number(inserted.lastInsertRowid);
+      const join = this.db.prepare(`UPDATE runs SET sweep_id = ?, sweep_value = ? WHERE id = ?`);
+      const runs = createRuns(sweepId);
+      for (const { runId, value } of runs) join.run(sweepId, value, runId);
+      return { sweepId, runIds: runs.map((run) => run.runId) };
+    }).immediate();
+  }
+
+  listSweeps(): SweepInfo[] {
+    return this.sweepInfos(null);
+  }
+
+  getSweep(sweepId: number): SweepInfo {
+    const [sweep] = this.sweepInfos(sweepId);
+    if (sweep === undefined) throw new StoreError('not_found', `sweep ${sweepId} does not exist`);
+    return sweep;
+  }
+
+  /** Every sweep, or only the one with this id. */
+  private sweepInfos(sweepId: number | null): SweepInfo[] {
+    const sweeps = this.db
+      .prepare(`SELECT id, dataset_id, preset, parameter, base_config, workers, created_at FROM sweeps WHERE ? IS NULL OR id = ? ORDER BY id`)
+      .all(sweepId, sweepId) as { id: number; dataset_id: number; preset: string; parameter: string; base_config: string; workers: number; created_at: number }[];
+    const runs = this.db
+      .prepare(
+        `SELECT r.id, r.sweep_id, r.sweep_value, r.status,
+           (SELECT COUNT(*) FROM passes p WHERE p.run_id = r.id) AS passes_done,
+           (SELECT p.train_error_percent FROM passes p WHERE p.run_id = r.id ORDER BY p.pass DESC LIMIT 1) AS train_error_percent,
+           (SELECT p.test_error_percent FROM passes p WHERE p.run_id = r.id ORDER BY p.pass DESC LIMIT 1) AS test_error_percent
+         FROM runs r WHERE r.sweep_id IS NOT NULL AND (? IS NULL OR r.sweep_id = ?) ORDER BY r.id`,
+      )
+      .all(sweepId, sweepId) as {
+      id: number;
+      sweep_id: number;
+      sweep_value: number;
+      status: RunStatus;
+      passes_done: number;
+      train_error_percent: number | null;
+      test_error_percent: number | null;
+    }[];
+    return sweeps.map((sweep) => ({
+      id: sweep.id,
+      datasetId: sweep.dataset_id,
+      preset: sweep.preset,
+      parameter: sweep.parameter,
+      baseConfig: JSON.parse(sweep.base_config) as unknown,
+      workers: sweep.workers,
+      createdAt: sweep.created_at,
+      runs: runs
+        .filter((run) => run.sweep_id === sweep.id)
+        .map((run) => ({
+          runId: run.id,
+          value: run.sweep_value,
+          status: run.status,
+          passesDone: run.passes_done,
+          trainErrorPercent: run.train_error_percent,
+          testErrorPercent: run.test_error_percent,
+        })),
+    }));
   }
 
   listRuns(): RunSummary[] {

@@ -1,46 +1,59 @@
 /**
- * Training and evaluation as the public reproduction runs them: mean squared error over the 10 outputs, plain SGD
- * one example at a time in constant order, both splits evaluated after every pass.
+ * Training and evaluation as the public reproduction runs them: one example at a time in constant order, both splits
+ * evaluated after every pass. By default the 1989 network with mean squared error over the 10 outputs and plain SGD;
+ * config.model and config.optimizer choose the modern variant (models.ts) and the paper's diagonal Newton or AdamW
+ * (optimizers.ts). The loss reported is always the loss the run trains on.
  *
- * A run is a pure function of (config, dataset, starting parameters, passes already done): nothing random hides in
- * the engine's state, so a run resumed from the checkpoint of pass k is bit-identical to one never interrupted. Any
- * future source of randomness (shifts, dropout) must be seeded from (config.seed, pass) for the same reason.
+ * A run is a pure function of (config, dataset, starting parameters and optimizer state, passes already done):
+ * nothing random hides in the engine's state, so a run resumed from the checkpoint of pass k is bit-identical to one
+ * never interrupted. Randomness (diag-newton's Hessian sample, the modern variant's shifts and dropout) is seeded
+ * from (config.seed, pass) for the same reason (pass-rng.ts).
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { argmax, backward, createNetwork, forward, initializeParameters, mseLoss, PARAMETER_COUNT } from './network';
+import {
+  createModel,
+  evaluateModel,
+  initialModelParameters,
+  MODEL_NAMES,
+  type LabelledImages,
+  type ModelName,
+  type SplitEvaluation,
+  type SplitMetrics,
+} from './models';
+import { backward, forward, mseLoss, PARAMETER_COUNT } from './network';
 import type { FloatArray, Network } from './network';
+import {
+  createOptimizer,
+  OPTIMIZER_NAMES,
+  scheduledLearningRate,
+  sgdStep,
+  trainExample,
+  type OptimizerName,
+} from './optimizers';
+import { passRng } from './pass-rng';
 import { CLASSES, INPUT_PIXELS, writeTargets } from './subset';
-import type { Split } from './subset';
 
-export type OptimizerName = 'sgd';
+export type { LabelledImages, ModelName, OptimizerName, SplitEvaluation, SplitMetrics };
+export { sgdStep };
 
 export interface TrainConfig {
   /** Seeds the initial weights (torch.manual_seed). */
   seed: number;
   /** The pass the run ends after; a resumed run counts the passes already done. */
   passes: number;
+  /** SGD's η, diag-newton's ε or AdamW's lr at pass 1. */
   learningRate: number;
+  /** The learning rate at the last pass, reached linearly (absent: constant). */
+  finalLearningRate?: number;
   /** Train on the first N training examples only (null or absent: all); evaluation still covers both splits. */
   trainLimit?: number | null;
-  /** How the gradients update the weights; plain SGD for now. */
+  /** How the gradients update the weights; absent: plain SGD. */
   optimizer?: OptimizerName;
-}
-
-/** What training and evaluation read of a split. */
-export type LabelledImages = Pick<Split, 'count' | 'inputs' | 'labels'>;
-
-export interface SplitMetrics {
-  /** Mean squared error over examples and outputs. */
-  loss: number;
-  errorPercent: number;
-  /** Misclassified examples, counted (argmax of the outputs against the label). */
-  misses: number;
-}
-
-export interface SplitEvaluation extends SplitMetrics {
-  /** confusion[true label][predicted label]. */
-  confusion: number[][];
+  /** μ of diag-newton (absent: DEFAULT_DAMPING). */
+  damping?: number;
+  /** Absent: the 1989 network, tanh-mse-1989. */
+  model?: ModelName;
 }
 
 export interface PassResult {
@@ -52,6 +65,11 @@ export interface PassResult {
   seconds: number;
   /** A copy of the weights at the end of this pass: the checkpoint to resume from. */
   parameters: Float32Array;
+  /**
+   * The optimizer's state at the end of this pass (empty for SGD): the rest of the checkpoint. runTraining always
+   * sets it; optional so that a record of a pass's metrics (the store's PassRecord) need not carry it.
+   */
+  optimizerState?: Uint8Array;
 }
 
 export interface PassProgress {
@@ -70,8 +88,11 @@ export interface RunOptions {
   config: TrainConfig;
   train: LabelledImages;
   test: LabelledImages;
-  /** Continue from the weights after `passesDone` passes instead of the seeded initialisation. */
-  resume?: { parameters: Float32Array; passesDone: number };
+  /**
+   * Continue from the weights (and the optimizer state, required after pass 0 by every optimizer but SGD) after
+   * `passesDone` passes instead of the seeded initialisation.
+   */
+  resume?: { parameters: Float32Array; passesDone: number; optimizerState?: Uint8Array };
   /** Default 'worker'. */
   evaluation?: EvaluationMode;
   onProgress?: (progress: PassProgress) => void;
@@ -110,8 +131,18 @@ export function checkTrainConfig(config: TrainConfig, trainCount: number): void 
   if (limit !== undefined && limit !== null && (!Number.isInteger(limit) || limit < 1 || limit > trainCount)) {
     fail('trainLimit', `must be an integer from 1 to ${trainCount}, got ${limit}`);
   }
-  if (config.optimizer !== undefined && config.optimizer !== 'sgd') {
-    fail('optimizer', `"${config.optimizer}" is unknown`);
+  if (config.optimizer !== undefined && !OPTIMIZER_NAMES.includes(config.optimizer)) {
+    fail('optimizer', `"${config.optimizer}" is unknown (${OPTIMIZER_NAMES.join(', ')})`);
+  }
+  if (config.model !== undefined && !MODEL_NAMES.includes(config.model)) {
+    fail('model', `"${config.model}" is unknown (${MODEL_NAMES.join(', ')})`);
+  }
+  for (const field of ['finalLearningRate', 'damping'] as const) {
+    const value = config[field];
+    if (value !== undefined && (!Number.isFinite(value) || value <= 0)) fail(field, `must be a positive number, got ${value}`);
+  }
+  if (config.optimizer === 'diag-newton' && (config.model ?? 'tanh-mse-1989') !== 'tanh-mse-1989') {
+    fail('optimizer', 'diag-newton back-propagates the second derivatives of model tanh-mse-1989 only');
   }
 }
 
@@ -130,20 +161,8 @@ function checkSplit(split: LabelledImages, name: string): void {
 }
 
 /** The seeded initial weights of a run, as a fresh parameter array. */
-export function initialParameters(seed: number): Float32Array {
-  const parameters = new Float32Array(PARAMETER_COUNT);
-  initializeParameters(parameters, seed);
-  return parameters;
-}
-
-/** torch.optim.SGD without momentum or weight decay: w ← w − lr · ∂L/∂w. */
-export function sgdStep<A extends FloatArray>(net: Network<A>, learningRate: number): void {
-  if (net.kernels !== null) {
-    net.kernels.sgdStep(learningRate);
-    return;
-  }
-  const { parameters, gradients } = net;
-  for (let i = 0; i < parameters.length; i++) parameters[i] = parameters[i]! - learningRate * gradients[i]!;
+export function initialParameters(seed: number, model: ModelName = 'tanh-mse-1989'): Float32Array {
+  return initialModelParameters(model, seed);
 }
 
 /** One SGD step on example `index` of `split`; `target` is a 10-float scratch buffer. */
@@ -161,25 +180,9 @@ export function trainStep<A extends FloatArray>(
   sgdStep(net, learningRate);
 }
 
-/** Loss, error and exact misses of the network's current weights on a whole split, with its confusion matrix. */
-export function evaluateSplit<A extends FloatArray>(net: Network<A>, split: LabelledImages): SplitEvaluation {
-  const target = new Float32Array(CLASSES);
-  const counts = new Uint32Array(CLASSES * CLASSES);
-  let lossSum = 0;
-  let misses = 0;
-  for (let i = 0; i < split.count; i++) {
-    const label = split.labels[i]!;
-    forward(net, split.inputs, i);
-    writeTargets(label, target);
-    lossSum += mseLoss(net.output, target, net.outputGrad);
-    const predicted = argmax(net.output);
-    if (predicted !== label) misses++;
-    counts[label * CLASSES + predicted]!++;
-  }
-  const confusion = Array.from({ length: CLASSES }, (_, row) =>
-    Array.from(counts.subarray(row * CLASSES, (row + 1) * CLASSES)),
-  );
-  return { loss: lossSum / split.count, errorPercent: (100 * misses) / split.count, misses, confusion };
+/** Loss, error and exact misses of the 1989 network's current weights on a whole split (evaluateModel on `net`). */
+export function evaluateSplit(net: Network<Float32Array>, split: LabelledImages): SplitEvaluation {
+  return evaluateModel(createModel('tanh-mse-1989', net), split);
 }
 
 export interface PassEvaluation {
@@ -193,12 +196,12 @@ interface Evaluator {
   close(): Promise<void>;
 }
 
-function inThreadEvaluator(train: LabelledImages, test: LabelledImages): Evaluator {
-  const net = createNetwork();
+function inThreadEvaluator(modelName: ModelName, train: LabelledImages, test: LabelledImages): Evaluator {
+  const model = createModel(modelName);
   return {
     async evaluate(parameters) {
-      net.parameters.set(parameters);
-      return { train: evaluateSplit(net, train), test: evaluateSplit(net, test) };
+      model.net.parameters.set(parameters);
+      return { train: evaluateModel(model, train), test: evaluateModel(model, test) };
     },
     async close() {},
   };
@@ -206,6 +209,7 @@ function inThreadEvaluator(train: LabelledImages, test: LabelledImages): Evaluat
 
 /** What the evaluation worker is started with and answers; see eval-worker.ts. */
 export interface EvalWorkerData {
+  model: ModelName;
   train: LabelledImages;
   test: LabelledImages;
 }
@@ -243,8 +247,8 @@ function inSharedMemory({ count, inputs, labels }: LabelledImages): LabelledImag
   return { count, inputs: shared, labels: sharedLabels };
 }
 
-async function workerEvaluator(train: LabelledImages, test: LabelledImages): Promise<Evaluator> {
-  const workerData: EvalWorkerData = { train: inSharedMemory(train), test: inSharedMemory(test) };
+async function workerEvaluator(model: ModelName, train: LabelledImages, test: LabelledImages): Promise<Evaluator> {
+  const workerData: EvalWorkerData = { model, train: inSharedMemory(train), test: inSharedMemory(test) };
   evalWorkerScript ??= locateEvalWorker();
   const worker = new Worker(await evalWorkerScript, { workerData });
   // Requests are answered in order, one at a time.
@@ -291,9 +295,11 @@ export async function* runTraining(options: RunOptions): AsyncGenerator<PassResu
   if (!Number.isInteger(progressEvery) || progressEvery < 1) {
     throw new RangeError(`progressEvery must be a positive integer, got ${progressEvery}`);
   }
-  const net = createNetwork();
+  const modelName = config.model ?? 'tanh-mse-1989';
+  const model = createModel(modelName);
+  const net = model.net;
   if (resume === undefined) {
-    initializeParameters(net.parameters, config.seed);
+    net.parameters.set(initialModelParameters(modelName, config.seed));
   } else {
     const { parameters, passesDone } = resume;
     if (parameters.length !== PARAMETER_COUNT) {
@@ -305,17 +311,26 @@ export async function* runTraining(options: RunOptions): AsyncGenerator<PassResu
     }
     net.parameters.set(parameters);
   }
-  const firstPass = (resume?.passesDone ?? 0) + 1;
+  const passesDone = resume?.passesDone ?? 0;
   const examples = config.trainLimit ?? train.count;
-  const target = new Float32Array(CLASSES);
+  const optimizer = createOptimizer({
+    name: config.optimizer ?? 'sgd',
+    model,
+    train,
+    examples,
+    seed: config.seed,
+    ...(config.damping === undefined ? {} : { damping: config.damping }),
+    state: resume?.optimizerState ?? new Uint8Array(0),
+    passesDone,
+  });
 
   const inWorker = options.evaluation !== 'in-thread';
-  const evaluator = inWorker ? await workerEvaluator(train, test) : inThreadEvaluator(train, test);
+  const evaluator = inWorker ? await workerEvaluator(modelName, train, test) : inThreadEvaluator(modelName, train, test);
   let lastResultAt = performance.now();
   const ready: PassResult[] = [];
   let evaluationFailure: { error: unknown } | null = null;
   let evaluations: Promise<void> = Promise.resolve();
-  const evaluate = (pass: number, parameters: Float32Array) => {
+  const evaluate = (pass: number, parameters: Float32Array, optimizerState: Uint8Array) => {
     // Chained so that results come out in pass order; a failure is kept and rethrown at the next check rather than
     // left as an unhandled rejection while training goes on.
     evaluations = evaluations
@@ -329,6 +344,7 @@ export async function* runTraining(options: RunOptions): AsyncGenerator<PassResu
           testConfusion: testEval.confusion,
           seconds: (now - lastResultAt) / 1000,
           parameters,
+          optimizerState,
         });
         lastResultAt = now;
       })
@@ -342,16 +358,19 @@ export async function* runTraining(options: RunOptions): AsyncGenerator<PassResu
   };
 
   try {
-    passes: for (let pass = firstPass; pass <= config.passes; pass++) {
+    passes: for (let pass = passesDone + 1; pass <= config.passes; pass++) {
+      if (signal?.aborted) break;
+      optimizer.beginPass(pass, scheduledLearningRate(config.learningRate, config.finalLearningRate, pass, config.passes));
+      const training = model.augments ? passRng(config.seed, pass, 'augmentation') : null;
       for (let done = 0; done < examples; ) {
         if (signal?.aborted) break passes;
         const end = Math.min(examples, done + progressEvery);
-        for (; done < end; done++) trainStep(net, train, done, target, config.learningRate);
+        for (; done < end; done++) trainExample(model, optimizer, train, done, training);
         onProgress?.({ pass, examplesDone: done, examplesTotal: examples });
         await nextMacrotask();
         yield* takeReady();
       }
-      evaluate(pass, net.parameters.slice());
+      evaluate(pass, net.parameters.slice(), optimizer.saveState());
       if (!inWorker) await evaluations;
       yield* takeReady();
     }

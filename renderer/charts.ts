@@ -3,7 +3,8 @@
  */
 import type { ChartConfiguration, ChartDataset } from 'chart.js';
 import { PAPER_1989 } from '../core/reference';
-import type { PassMetrics } from '../core/protocol';
+import type { PassMetrics, SweepInfo } from '../core/protocol';
+import { PARAMETER_LABELS } from './run-settings';
 
 export type Metric = 'errorPercent' | 'loss';
 export type LineChartConfig = ChartConfiguration<'line', { x: number; y: number }[]>;
@@ -60,8 +61,10 @@ function formatReference(value: number, metric: Metric): string {
   return metric === 'loss' ? value.toExponential(1) : `${value.toFixed(2)} %`;
 }
 
+type XScale = NonNullable<NonNullable<LineChartConfig['options']>['scales']>['x'];
+
 /** Error % on a linear axis; loss on a logarithmic one, where its decades of decline read as a slope. */
-export function lineChartConfig(datasets: LineDataset[], metric: Metric, lastPass: number): LineChartConfig {
+function chartConfig(datasets: LineDataset[], metric: Metric, x: XScale): LineChartConfig {
   return {
     type: 'line',
     data: { datasets },
@@ -72,12 +75,16 @@ export function lineChartConfig(datasets: LineDataset[], metric: Metric, lastPas
       parsing: false,
       normalized: true,
       scales: {
-        x: { type: 'linear', min: 1, max: Math.max(lastPass, 2), title: { display: true, text: 'pass' }, ticks: { precision: 0 } },
+        x,
         y: { type: metric === 'loss' ? 'logarithmic' : 'linear', title: { display: true, text: METRIC_TITLE[metric] }, ...(metric === 'errorPercent' ? { min: 0 } : {}) },
       },
       plugins: { legend: { position: 'bottom', labels: { boxWidth: 18 } } },
     },
   };
+}
+
+function lineChartConfig(datasets: LineDataset[], metric: Metric, lastPass: number): LineChartConfig {
+  return chartConfig(datasets, metric, { type: 'linear', min: 1, max: Math.max(lastPass, 2), title: { display: true, text: 'pass' }, ticks: { precision: 0 } });
 }
 
 /** A run's curves for one metric, with the paper's values beside them. */
@@ -91,4 +98,33 @@ export function compareChartConfig(runs: readonly { label: string; passes: Passe
   const lastPass = Math.max(2, ...runs.map((run) => run.passes.at(-1)?.pass ?? 1));
   const datasets = runs.flatMap((run, index) => runDatasets(run.passes, metric, run.label, index));
   return lineChartConfig([...datasets, ...paperDatasets(metric, lastPass)], metric, lastPass);
+}
+
+/**
+ * A sweep's error % after each run's last pass against the swept value, train and test. A run still training is
+ * drawn hollow: its point will move. Learning rates are spread over decades, so theirs is a logarithmic axis.
+ */
+export function sweepChartConfig(sweep: Pick<SweepInfo, 'parameter' | 'runs'>): LineChartConfig {
+  const runs = [...sweep.runs].sort((a, b) => a.value - b.value);
+  const colours = SPLIT_COLOURS[0];
+  const datasets = (['train', 'test'] as const).map((split): LineDataset => {
+    const measured = runs.flatMap((run) => {
+      const y = split === 'train' ? run.trainErrorPercent : run.testErrorPercent;
+      return y === null ? [] : [{ x: run.value, y, finished: run.status === 'finished' }];
+    });
+    return {
+      label: split,
+      data: measured.map(({ x, y }) => ({ x, y })),
+      borderColor: colours[split],
+      backgroundColor: colours[split],
+      pointBackgroundColor: measured.map((point) => (point.finished ? colours[split] : 'transparent')),
+      borderWidth: 2,
+      pointRadius: 4,
+      borderDash: split === 'train' ? [5, 3] : [],
+      // Runs of different seeds are samples, not a curve.
+      showLine: sweep.parameter !== 'seed',
+    };
+  });
+  const title = { display: true, text: PARAMETER_LABELS[sweep.parameter] };
+  return chartConfig(datasets, 'errorPercent', sweep.parameter === 'learningRate' ? { type: 'logarithmic', title } : { type: 'linear', title });
 }

@@ -227,6 +227,58 @@ describe('database mode: the store the app shares', () => {
   });
 });
 
+describe('lecun1989 sweep', () => {
+  const db = join(work, 'sweep.sqlite');
+
+  it('--json prints one line per run with its final results, each run recorded and bit-identical to training it alone', async () => {
+    const rates = [0.01, 0.03, 0.1];
+    const { stdout } = await cli('sweep', '--lr', rates.join(','), '--workers', '2', '--passes', '2', '--train-limit', '300', '--seed', '7', '--json', '--db', db);
+    const lines = stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as { runId: number; learningRate: number; train: PassLine['train']; test: PassLine['test'] });
+    expect(lines.map((line) => line.learningRate)).toEqual(rates);
+    for (const line of lines) expect(Object.keys(line).sort()).toEqual(['learningRate', 'runId', 'test', 'train']);
+
+    const runs = JSON.parse((await cli('runs', '--db', db, '--json')).stdout) as { id: number; status: string; passesDone: number; lastTestErrorPercent: number }[];
+    for (const line of lines) {
+      expect(runs.find((run) => run.id === line.runId)).toMatchObject({ status: 'finished', passesDone: 2, lastTestErrorPercent: line.test.errorPercent });
+    }
+    // The middle run, trained alone without the database: the same final metrics and the same weights, bit for bit.
+    const alone = join(work, 'sweep-alone.safetensors');
+    const swept = join(work, 'sweep-swept.safetensors');
+    const aloneLines = passLines((await cli('train', '--no-db', '--lr', '0.03', '--passes', '2', '--train-limit', '300', '--seed', '7', '--json', '--save', alone)).stdout);
+    expect({ train: aloneLines[1]!.train, test: aloneLines[1]!.test }).toEqual({ train: lines[1]!.train, test: lines[1]!.test });
+    await cli('export', String(lines[1]!.runId), '--out', swept, '--db', db);
+    const a = decodeWeights(readFileSync(alone), alone).parameters;
+    const b = decodeWeights(readFileSync(swept), swept).parameters;
+    expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+  });
+
+  it('prints a table of the runs without --json', async () => {
+    const { stdout } = await cli('sweep', '--lr', '0.02,0.05', '--workers', '1', '--passes', '1', '--train-limit', '100', '--db', db);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^sweep \d+: 2 learning rates on 1 worker thread$/);
+    expect(lines[1]).toMatch(/^\s+run\s+lr\s+status\s+passes\s+train error %\s+test error %\s+test misses$/);
+    expect(lines[2]).toMatch(/^\s+\d+\s+0\.02\s+finished\s+1\s+\d+\.\d\d\s+\d+\.\d\d\s+\d+$/);
+    expect(lines[3]).toMatch(/^\s+\d+\s+0\.05\s+finished\s+1\s/);
+  });
+
+  it.each([
+    ['a value that is not a number', ['--lr', '0.01,fast'], /--lr.*'fast' is not a positive number/],
+    ['a single value', ['--lr', '0.01'], /--lr.*expected 2 to 32 comma-separated values, got 1/],
+    ['a repeated value', ['--lr', '0.01,0.1,0.01'], /--lr.*0\.01 is given twice/],
+    ['a learning rate past the limit', ['--lr', '0.01,20'], /^lecun1989: learningRate 20 is not valid/],
+    ['no learning rates', [], /required option '--lr <list>'/],
+    ['zero workers', ['--lr', '0.01,0.1', '--workers', '0'], /--workers/],
+  ])('refuses %s with one clear line and a non-zero exit, training nothing', async (_name, args, message) => {
+    const before = (await cli('runs', '--db', db, '--json')).stdout;
+    const { code, stderr, stdout } = await failing('sweep', ...args, '--passes', '1', '--train-limit', '100', '--db', db);
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(message);
+    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(stdout).toBe('');
+    expect((await cli('runs', '--db', db, '--json')).stdout).toBe(before);
+  });
+});
+
 describe("USPS, the paper's own digits", () => {
   const db = join(work, 'usps.sqlite');
   const zipFolder = writeUspsFolder(join(work, 'usps-zip'), uspsFiles('zip', { gzip: true }));

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { make1989Dataset } from '../core/subset';
 import { runTraining, type TrainConfig } from '../core/train';
 import { decodeWeights } from '../core/weights';
-import { buildServiceBundle, startService, temporaryFolder, type TestService } from './support/service';
+import { startService, temporaryFolder, type TestService } from './support/service';
 
 const config = { seed: 1337, passes: 4, learningRate: 0.03, trainLimit: 3000 } as const;
 
@@ -19,7 +19,6 @@ let referenceWeights: Float32Array;
 const running: TestService[] = [];
 
 beforeAll(async () => {
-  await buildServiceBundle();
   folder = temporaryFolder('crash');
   // The uninterrupted run, headless, in this process.
   const { train, test } = make1989Dataset(readMnistDir(bundledMnistDir()), config.seed);

@@ -14,7 +14,7 @@ import { make1989Dataset } from '../core/subset';
 import { initialParameters } from '../core/train';
 import { measureServiceOverhead } from '../core/service/overhead';
 import { decodeWeights, encodeWeights } from '../core/weights';
-import { buildServiceBundle, SERVICE_BUNDLE, startService, temporaryFolder, type TestService } from './support/service';
+import { SERVICE_BUNDLE, startService, temporaryFolder, type TestService } from './support/service';
 import {
   corruptZipTest,
   USPS_TEST_DIGITS,
@@ -34,7 +34,6 @@ let service: TestService;
 let datasetId: number;
 
 beforeAll(async () => {
-  await buildServiceBundle();
   folder = temporaryFolder('service');
   service = startService(path.join(folder, 'lecun1989.sqlite'));
   await service.ready;
@@ -275,6 +274,25 @@ describe('runs', () => {
     await service.api.deleteRun({ runId: run.id });
     expect(await failure(service.api.getRun({ runId: run.id }))).toMatchObject({ code: 'not_found' });
     expect(await failure(service.api.startRun({ runId: 999 }))).toMatchObject({ code: 'not_found' });
+  });
+});
+
+describe('sweeps', () => {
+  it('trains a sweep on worker threads of the bundled service, reporting each run like any other', async () => {
+    const values = [2, 3];
+    const { sweepId, runIds } = await service.api.createSweep({ datasetId, preset: 'sgd-1989', config: { passes: 1, trainLimit: 100 }, parameter: 'seed', values, workers: 2 });
+    await Promise.all(runIds.map((runId) => finished(runId)));
+    const { sweep } = await service.api.getSweep({ sweepId });
+    expect(sweep).toMatchObject({ parameter: 'seed', workers: 2, baseConfig: { passes: 1, trainLimit: 100, seed: 1337, learningRate: 0.03 } });
+    for (const [index, runId] of runIds.entries()) {
+      const { run } = await service.api.getRun({ runId });
+      expect(run).toMatchObject({ status: 'finished', seed: values[index], passesDone: 1 });
+      expect(sweep.runs[index]).toEqual({ runId, value: values[index], status: 'finished', passesDone: 1, trainErrorPercent: run.passes[0]!.train.errorPercent, testErrorPercent: run.passes[0]!.test.errorPercent });
+      const passEvents = service.events.flatMap((event) => (event.event === 'passFinished' && event.data.runId === runId ? [event.data.metrics] : []));
+      expect(passEvents).toEqual(run.passes.map(({ createdAt: _createdAt, ...metrics }) => metrics));
+    }
+    expect((await service.api.listSweeps()).sweeps.map((listed) => listed.id)).toContain(sweepId);
+    expect(await failure(service.api.stopSweep({ sweepId: 999 }))).toMatchObject({ code: 'not_found' });
   });
 });
 

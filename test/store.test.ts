@@ -355,7 +355,7 @@ describe('migration from schema version 1', () => {
     v1.close();
 
     const store = new Store(file);
-    expect(store.schemaVersion()).toBe(2);
+    expect(store.schemaVersion()).toBe(SCHEMA_VERSION);
     expect(store.integrityCheck()).toBe('ok');
     expect(store.listDatasets()).toEqual([
       {
@@ -528,5 +528,112 @@ describe('settings', () => {
     reopened.setSetting('theme', undefined);
     expect(reopened.getSetting('theme')).toBeUndefined();
     reopened.close();
+  });
+});
+
+describe('sweeps (schema version 3)', () => {
+  function sweepOf(store: Store, datasetId: number, values: number[]): { sweepId: number; runIds: number[] } {
+    const subsetId = store.findSubset(datasetId, 1337)!;
+    return store.createSweep({ datasetId, preset: 'sgd-1989', parameter: 'learningRate', baseConfig: { seed: 1337, passes: 2 }, workers: 2 }, () =>
+      values.map((value) => ({
+        runId: store.createRun({ preset: 'sgd-1989', config: { seed: 1337, passes: 2, learningRate: value }, subsetId, engineVersion: 'test', status: 'queued', initialWeights: weightsOf(value) }),
+        value,
+      })),
+    );
+  }
+
+  it('groups ordinary runs, listing each with its value and its last pass', () => {
+    const { store, datasetId, runId: loneRun } = storeWithRun(temporaryDatabase());
+    const { sweepId, runIds } = sweepOf(store, datasetId, [0.1, 0.01]);
+    expect(runIds).toHaveLength(2);
+    store.recordPass(runIds[1]!, passRecord(1), weightsOf(1), new Uint8Array(0));
+    store.recordPass(runIds[1]!, passRecord(2), weightsOf(2), new Uint8Array(0));
+    store.setRunStatus(runIds[1]!, 'finished');
+    const sweep = store.getSweep(sweepId);
+    expect(sweep).toEqual({
+      id: sweepId,
+      datasetId,
+      preset: 'sgd-1989',
+      parameter: 'learningRate',
+      baseConfig: { seed: 1337, passes: 2 },
+      workers: 2,
+      createdAt: expect.any(Number),
+      runs: [
+        { runId: runIds[0], value: 0.1, status: 'queued', passesDone: 0, trainErrorPercent: null, testErrorPercent: null },
+        { runId: runIds[1], value: 0.01, status: 'finished', passesDone: 2, trainErrorPercent: 5, testErrorPercent: 10 },
+      ],
+    });
+    expect(store.listSweeps()).toEqual([sweep]);
+    // The runs are ordinary runs: listed, trained and opened like the one outside the sweep.
+    expect(store.listRuns().map((run) => run.id)).toEqual([loneRun, ...runIds]);
+    expect(() => store.getSweep(sweepId + 1)).toThrow(expect.objectContaining({ code: 'not_found' }));
+
+    store.deleteRun(runIds[0]!);
+    expect(store.getSweep(sweepId).runs.map((run) => run.runId)).toEqual([runIds[1]]);
+    store.deleteDataset(datasetId, true);
+    expect(store.listSweeps()).toEqual([]);
+    store.close();
+  });
+
+  it('stores a sweep and its runs together or not at all', () => {
+    const { store, datasetId } = storeWithRun(temporaryDatabase());
+    const runsBefore = store.listRuns();
+    const failing = () =>
+      store.createSweep({ datasetId, preset: 'sgd-1989', parameter: 'seed', baseConfig: {}, workers: 1 }, () => {
+        store.createRun({ preset: 'sgd-1989', config: {}, subsetId: null, engineVersion: 'test', status: 'queued', initialWeights: weightsOf(1) });
+        throw new StoreError('not_found', 'dataset 99 does not exist');
+      });
+    expect(failing).toThrow('dataset 99 does not exist');
+    expect(store.listRuns()).toEqual(runsBefore);
+    expect(store.listSweeps()).toEqual([]);
+    store.close();
+  });
+
+  it('migrates a version 2 database keeping its runs, passes and checkpoints, which belong to no sweep', () => {
+    const file = temporaryDatabase();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const v2 = new Database(file);
+    migrateSchema(v2, 2);
+    v2.close();
+    // A store opened at version 2 would migrate it: write the data with the version 2 tables directly.
+    const raw = new Database(file);
+    const datasetId = Number(
+      raw
+        .prepare(
+          `INSERT INTO datasets (kind, name, train_images_sha256, train_labels_sha256, test_images_sha256, test_labels_sha256, train_count, test_count, created_at)
+           VALUES ('usps', 'usps', 'a', 'b', 'c', 'd', 4, 2, 1)`,
+        )
+        .run().lastInsertRowid,
+    );
+    const split = (count: number) => Buffer.alloc(count * 256 * 4);
+    const subsetId = Number(
+      raw
+        .prepare(
+          `INSERT INTO subsets (dataset_id, seed, train_count, test_count, train_indices, test_indices, train_inputs, test_inputs, train_labels, test_labels, created_at)
+           VALUES (?, 0, 4, 2, ?, ?, ?, ?, ?, ?, 1)`,
+        )
+        .run(datasetId, Buffer.alloc(16), Buffer.alloc(8), split(4), split(2), Buffer.alloc(4), Buffer.alloc(2)).lastInsertRowid,
+    );
+    const runId = Number(
+      raw
+        .prepare(`INSERT INTO runs (preset, config, status, subset_id, engine_version, created_at, updated_at) VALUES ('sgd-1989', '{"seed":5}', 'stopped', ?, 'v2', 5, 6)`)
+        .run(subsetId).lastInsertRowid,
+    );
+    raw.prepare(`INSERT INTO checkpoints (run_id, pass, weights, optimizer_state, created_at) VALUES (?, 0, ?, ?, 8)`).run(runId, Buffer.from(weightsOf(0.75).buffer), Buffer.alloc(0));
+    raw.prepare(
+      `INSERT INTO passes (run_id, pass, train_loss, train_error_percent, train_misses, test_loss, test_error_percent, test_misses, seconds, test_confusion, created_at)
+       VALUES (?, 1, 0.5, 25, 1, 0.6, 50, 1, 3.5, ?, 7)`,
+    ).run(runId, JSON.stringify(passRecord(1).testConfusion));
+    raw.close();
+
+    const store = new Store(file);
+    expect(store.schemaVersion()).toBe(3);
+    expect(store.integrityCheck()).toBe('ok');
+    expect(store.getRun(runId)).toMatchObject({ status: 'stopped', config: { seed: 5 }, datasetId, subsetId, passesDone: 1, lastTestErrorPercent: 50 });
+    expect(store.loadCheckpoint({ runId }).weights).toEqual(weightsOf(0.75));
+    expect(store.listSweeps()).toEqual([]);
+    const { sweepId } = store.createSweep({ datasetId, preset: 'sgd-1989', parameter: 'seed', baseConfig: {}, workers: 1 }, () => [{ runId, value: 5 }]);
+    expect(store.getSweep(sweepId).runs).toEqual([{ runId, value: 5, status: 'stopped', passesDone: 1, trainErrorPercent: 25, testErrorPercent: 50 }]);
+    store.close();
   });
 });

@@ -104,6 +104,52 @@ export async function followRun(
   }
 }
 
+/**
+ * Waits until every run of a sweep has ended, calling `runEnded` as each one does, and returns how they ended, in
+ * the order of `runIds`. `begin` creates the sweep; listening starts first so that no event is missed. If the service
+ * goes first (Ctrl-C), its runs in training are left interrupted and those waiting for a thread queued, and the
+ * error says how to continue them.
+ */
+export async function followSweep(
+  { api, exited }: SpawnedService,
+  begin: () => Promise<{ sweepId: number; runIds: number[] }>,
+  runEnded: (run: RunSummary) => void,
+): Promise<{ sweepId: number; runs: RunSummary[] }> {
+  const ends = new Map<number, RunSummary>();
+  let runIds: number[] | undefined;
+  let settle: () => void = () => {};
+  const allEnded = new Promise<void>((resolve) => (settle = resolve));
+  const check = () => {
+    if (runIds !== undefined && runIds.every((runId) => ends.has(runId))) settle();
+  };
+  const unsubscribe = api.onEvent((event) => {
+    if (event.event !== 'runStatus' || !ENDED.has(event.data.run.status) || ends.has(event.data.run.id)) return;
+    ends.set(event.data.run.id, event.data.run);
+    if (runIds?.includes(event.data.run.id)) runEnded(event.data.run);
+    check();
+  });
+  try {
+    const sweep = await begin();
+    runIds = sweep.runIds;
+    for (const runId of runIds) {
+      const run = ends.get(runId);
+      if (run !== undefined) runEnded(run);
+    }
+    check();
+    const serviceGone = exited.then(() => {
+      const unfinished = runIds!.filter((runId) => !ends.has(runId));
+      throw new Error(
+        `stopped: sweep ${sweep.sweepId} was cut short before runs ${unfinished.join(', ')} ended; \`lecun1989 runs\` shows where each stands, ` +
+          'and `lecun1989 resume RUN_ID` continues one that is interrupted or still queued',
+      );
+    });
+    await Promise.race([allEnded, serviceGone]);
+    return { sweepId: sweep.sweepId, runs: runIds.map((runId) => ends.get(runId)!) };
+  } finally {
+    unsubscribe();
+  }
+}
+
 /** Where a run that did not finish can be picked up again, in words for the terminal. */
 export function endedMessage(run: RunSummary): string | null {
   if (run.status === 'finished') return null;

@@ -9,7 +9,7 @@ import { bundledMnistDir, readMnistDir } from '../mnist';
 import type { Mnist } from '../mnist';
 import { createNetwork } from '../network';
 import { PRESETS } from '../presets';
-import { ExportFormatSchema, type ExportFormat, type RunSummary } from '../protocol';
+import { ExportFormatSchema, MAX_SWEEP_VALUES, type ExportFormat, type RunSummary } from '../protocol';
 import { encodeSafetensors } from '../safetensors';
 import { defaultDatabasePath } from '../store';
 import { datasetToTensors, DEFAULT_SEED, make1989Dataset } from '../subset';
@@ -18,7 +18,7 @@ import { evaluateSplit, initialParameters, runTraining } from '../train';
 import type { PassResult, TrainConfig } from '../train';
 import { readUspsDir } from '../usps';
 import { readWeightsFile, writeWeightsFile } from '../weights';
-import { checkpointOf, endedMessage, exportCheckpoint, followRun, importDataset, importWeightsFile, withService } from './database';
+import { checkpointOf, endedMessage, exportCheckpoint, followRun, followSweep, importDataset, importWeightsFile, withService } from './database';
 import { formatLoss, metricsOnly, passPrinter, progressDisplay } from './output';
 
 function integer(min: number, max: number) {
@@ -35,6 +35,23 @@ function positiveNumber(text: string): number {
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new InvalidArgumentError('expected a positive number.');
   return value;
+}
+
+/** A sweep's values: 2 to MAX_SWEEP_VALUES positive numbers, comma-separated, none twice. */
+function positiveNumbers(text: string): number[] {
+  const values = text.split(',').map((item) => {
+    try {
+      return positiveNumber(item);
+    } catch {
+      throw new InvalidArgumentError(`'${item.trim()}' is not a positive number; expected a comma-separated list such as 0.01,0.03,0.1.`);
+    }
+  });
+  if (values.length < 2 || values.length > MAX_SWEEP_VALUES) {
+    throw new InvalidArgumentError(`expected 2 to ${MAX_SWEEP_VALUES} comma-separated values, got ${values.length}.`);
+  }
+  const repeated = values.find((value, index) => values.indexOf(value) !== index);
+  if (repeated !== undefined) throw new InvalidArgumentError(`${repeated} is given twice; each run of a sweep needs its own value.`);
+  return values;
 }
 
 const seedOption = () =>
@@ -131,6 +148,63 @@ program
       printer.end();
       if (options.save !== undefined && run.status === 'finished') await exportCheckpoint(api, await checkpointOf(api, run.id), options.save);
       reportEnd(run);
+    });
+  });
+
+interface SweepOptions {
+  lr: number[];
+  workers?: number;
+  mnist?: string;
+  usps?: string;
+  seed: number;
+  passes: number;
+  trainLimit?: number;
+  json?: boolean;
+  db: string;
+}
+
+program
+  .command('sweep')
+  .description('train one run per learning rate side by side, one per core, each recorded in the database; print their final results')
+  .requiredOption('--lr <list>', 'the learning rates, comma-separated (e.g. 0.01,0.03,0.1)', positiveNumbers)
+  .addOption(new Option('--workers <n>', 'worker threads, each training one run at a time').argParser(integer(1, 64)).default(undefined, 'one per core'))
+  .addOption(mnistOption())
+  .addOption(uspsOption())
+  .addOption(seedOption())
+  .addOption(new Option('--passes <n>', 'passes over the training set').argParser(integer(1, 1000)).default(23))
+  .addOption(new Option('--train-limit <n>', 'train on the first N of the 7,291 examples').argParser(integer(1, 7291)))
+  .option('--json', 'one JSON line per run on stdout ({runId, learningRate, train, test} after its last pass), nothing else')
+  .addOption(dbOption())
+  .action(async (options: SweepOptions) => {
+    const config = { seed: options.seed, passes: options.passes, learningRate: options.lr[0]!, trainLimit: options.trainLimit ?? null };
+    await withService(options.db, async (api, service) => {
+      const { dataset } = await importDataset(api, options);
+      const begin = () =>
+        api.createSweep({ datasetId: dataset.id, preset: PRESETS[0]!.name, config, parameter: 'learningRate', values: options.lr, workers: options.workers });
+      const { sweepId, runs } = await followSweep(service, begin, (run) => {
+        if (!options.json) console.error(`run ${run.id} (learning rate ${run.config?.learningRate}): ${run.status} after ${run.passesDone} passes`);
+      });
+      const results = await Promise.all(
+        runs.map(async (run) => {
+          const last = (await api.getRun({ runId: run.id })).run.passes.at(-1);
+          return { runId: run.id, learningRate: run.config!.learningRate, train: last && metricsOnly(last.train), test: last && metricsOnly(last.test) };
+        }),
+      );
+      if (options.json) {
+        for (const result of results) console.log(JSON.stringify({ ...result, train: result.train ?? null, test: result.test ?? null }));
+      } else {
+        const { sweep } = await api.getSweep({ sweepId });
+        console.log(`sweep ${sweepId}: ${runs.length} learning rates on ${sweep.workers} worker thread${sweep.workers === 1 ? '' : 's'}`);
+        console.log(`${'run'.padStart(5)}  ${'lr'.padStart(8)}  ${'status'.padEnd(11)}  ${'passes'.padStart(6)}  ${'train error %'.padStart(13)}  ${'test error %'.padStart(12)}  ${'test misses'.padStart(11)}`);
+        runs.forEach((run, index) => {
+          const { train, test } = results[index]!;
+          console.log(
+            `${String(run.id).padStart(5)}  ${String(run.config!.learningRate).padStart(8)}  ${run.status.padEnd(11)}  ${String(run.passesDone).padStart(6)}  ` +
+              `${(train?.errorPercent.toFixed(2) ?? '').padStart(13)}  ${(test?.errorPercent.toFixed(2) ?? '').padStart(12)}  ${String(test?.misses ?? '').padStart(11)}`,
+          );
+        });
+      }
+      for (const run of runs) reportEnd(run);
     });
   });
 

@@ -4,6 +4,9 @@
  *
  * One run trains at a time (the machine's second core evaluates it). Starting a run while another trains queues it;
  * the queue lives in memory, so after a restart a queued run waits to be started again.
+ *
+ * A sweep trains its runs beside that slot, on worker threads of its own (see core/sweep.ts); its runs waiting for a
+ * thread are likewise queued in memory only, and each can be started alone like any queued run after a restart.
  */
 import { MnistFileError, bundledMnistDir, type NamedBytes } from '../mnist';
 import { argmax, createNetwork, forward, PARAMETER_COUNT, PARAMETER_LAYOUT } from '../network';
@@ -32,7 +35,8 @@ import { decodeWeights, encodeWeights } from '../weights';
 import { encodeOnnxModel } from '../onnx';
 import { UspsFileError } from '../usps';
 import { importMnist, importUsps, readFilesByPath, subsetFor, uspsInputFromPaths, type ImportStage } from './datasets';
-import { createRecordedRun, ENGINE_VERSION, RESUMABLE_STATUSES, trainRecordedRun, type HaltReason } from './runner';
+import { createRecordedRun, ENGINE_VERSION, RESUMABLE_STATUSES, trainRecordedRun, type HaltReason, type TrainRecordedRunOptions } from './runner';
+import { defaultSweepWorkers, SweepError, sweepConfigs, trainOnWorkers } from '../sweep';
 
 /** The renderer redraws at most this often; more progress events would only cost training time. */
 const PROGRESS_INTERVAL_MS = 50;
@@ -53,6 +57,12 @@ interface ActiveRun {
   finished: Promise<void>;
 }
 
+/** A sweep whose runs are training: those waiting for a thread, and those on one. */
+interface ActiveSweep {
+  waiting: number[];
+  training: Map<number, ActiveRun>;
+}
+
 type Handlers = { [M in Method]: (params: ParsedParams<M>, requestId: number) => Promise<Result<M>> | Result<M> };
 
 export interface EngineServiceOptions {
@@ -62,6 +72,7 @@ export interface EngineServiceOptions {
 export class EngineService {
   private active: ActiveRun | null = null;
   private readonly queue: number[] = [];
+  private readonly sweeps = new Map<number, ActiveSweep>();
   /** predict() is called on every stroke of the drawing pad: keep the network and the last weights loaded. */
   private readonly predictNetwork = createNetwork();
   private predictCheckpointId: number | null = null;
@@ -91,11 +102,13 @@ export class EngineService {
   /** Halts the run in progress (recorded as interrupted) and forgets the queue; for a clean exit. */
   async shutdown(): Promise<void> {
     this.queue.length = 0;
-    const active = this.active;
-    if (active) {
-      active.controller.abort('interrupted' satisfies HaltReason);
-      await active.finished;
-    }
+    const training = [...this.sweeps.values()].flatMap((sweep) => {
+      sweep.waiting.length = 0;
+      return [...sweep.training.values()];
+    });
+    if (this.active) training.push(this.active);
+    for (const run of training) run.controller.abort('interrupted' satisfies HaltReason);
+    await Promise.all(training.map((run) => run.finished));
   }
 
   activeRunId(): number | null {
@@ -147,7 +160,7 @@ export class EngineService {
     listDatasets: () => ({ datasets: this.store.listDatasets() }),
 
     deleteDataset: ({ datasetId, force }) => {
-      const busy = [this.active?.runId, ...this.queue].filter((runId) => runId !== undefined && this.store.runIdsOfDataset(datasetId).includes(runId));
+      const busy = this.store.runIdsOfDataset(datasetId).filter((runId) => this.isBusy(runId));
       if (busy.length > 0) throw new RequestError('invalid_state', `dataset ${datasetId} is in use by run ${busy[0]}, which is training or queued: pause or stop it first`);
       return this.store.deleteDataset(datasetId, force);
     },
@@ -165,7 +178,7 @@ export class EngineService {
     stopRun: ({ runId }) => this.halt(runId, 'stopped'),
 
     deleteRun: ({ runId }) => {
-      if (this.active?.runId === runId || this.queue.includes(runId)) {
+      if (this.isBusy(runId)) {
         throw new RequestError('invalid_state', `run ${runId} is training or queued: pause or stop it before deleting it`);
       }
       this.store.deleteRun(runId);
@@ -264,6 +277,25 @@ export class EngineService {
       };
     },
 
+    createSweep: ({ datasetId, preset, config, parameter, values, workers }) => {
+      const configs = sweepConfigs(config, parameter, values);
+      const threads = Math.min(workers ?? defaultSweepWorkers(), configs.length);
+      const { sweepId, runIds } = this.store.createSweep({ datasetId, preset, parameter, baseConfig: config, workers: threads }, () =>
+        configs.map((runConfig, index) => ({ runId: createRecordedRun(this.store, { datasetId, preset, config: runConfig }), value: values[index]! })),
+      );
+      for (const runId of runIds) this.emitStatus(runId);
+      this.startSweep(sweepId, runIds, threads);
+      return { sweepId, runIds };
+    },
+    listSweeps: () => ({ sweeps: this.store.listSweeps() as Result<'listSweeps'>['sweeps'] }),
+    getSweep: ({ sweepId }) => ({ sweep: this.store.getSweep(sweepId) as Result<'getSweep'>['sweep'] }),
+    stopSweep: async ({ sweepId }) => {
+      this.store.getSweep(sweepId); // not_found if there is no such sweep
+      const sweep = this.sweeps.get(sweepId);
+      if (sweep !== undefined) await Promise.all([...sweep.waiting, ...sweep.training.keys()].map((runId) => this.halt(runId, 'stopped')));
+      return { sweep: this.store.getSweep(sweepId) as Result<'stopSweep'>['sweep'] };
+    },
+
     getSettings: () => ({ settings: this.store.allSettings() as Result<'getSettings'>['settings'] }),
     setSetting: ({ key, value }) => {
       this.store.setSetting(key, value);
@@ -285,10 +317,17 @@ export class EngineService {
 
   // ---- the training slot --------------------------------------------------------------------------------------
 
+  /** Training, or waiting to, in the slot or in a sweep. */
+  private isBusy(runId: number): boolean {
+    if (this.active?.runId === runId || this.queue.includes(runId)) return true;
+    return [...this.sweeps.values()].some((sweep) => sweep.waiting.includes(runId) || sweep.training.has(runId));
+  }
+
   private start(runId: number): RunSummary {
     const run = this.summary(runId);
-    if (this.active?.runId === runId || this.queue.includes(runId)) {
-      throw new RequestError('invalid_state', `run ${runId} is already ${this.active?.runId === runId ? 'training' : 'queued'}`);
+    if (this.isBusy(runId)) {
+      const training = this.active?.runId === runId || [...this.sweeps.values()].some((sweep) => sweep.training.has(runId));
+      throw new RequestError('invalid_state', `run ${runId} is already ${training ? 'training' : 'queued'}`);
     }
     if (run.config === null) throw new RequestError('invalid_state', `run ${runId} is an imported model: there is nothing to train`);
     if (!RESUMABLE_STATUSES.includes(run.status)) {
@@ -311,10 +350,40 @@ export class EngineService {
     const runId = this.queue.shift();
     if (runId === undefined) return;
     const controller = new AbortController();
+    const finished = this.train(runId, controller, this.options.evaluation ? { evaluation: this.options.evaluation } : {}).then(() => {
+      this.active = null;
+      this.announceEnd(runId);
+      this.startNext();
+    });
+    this.active = { runId, controller, finished };
+  }
+
+  /** Trains the sweep's runs on `threads` worker threads, each run recorded here as it goes. */
+  private startSweep(sweepId: number, runIds: number[], threads: number): void {
+    const sweep: ActiveSweep = { waiting: [...runIds], training: new Map() };
+    this.sweeps.set(sweepId, sweep);
+    const trainRun = (runId: number, trainer: TrainRecordedRunOptions['trainer']) => {
+      const controller = new AbortController();
+      const finished = this.train(runId, controller, { trainer, evaluation: 'in-thread' }).then(() => {
+        sweep.training.delete(runId);
+        this.announceEnd(runId);
+      });
+      sweep.training.set(runId, { runId, controller, finished });
+      return finished;
+    };
+    void trainOnWorkers(threads, () => sweep.waiting.shift(), trainRun)
+      .catch((error: unknown) => {
+        this.emit('serviceError', { code: 'internal', message: `sweep ${sweepId}: ${error instanceof Error ? error.message : String(error)}` });
+      })
+      .finally(() => this.sweeps.delete(sweepId));
+  }
+
+  /** Trains a recorded run to its end or halt, reporting as it goes; never rejects. */
+  private train(runId: number, controller: AbortController, how: Pick<TrainRecordedRunOptions, 'trainer' | 'evaluation'>): Promise<void> {
     let lastProgressAt = -Infinity;
-    const finished = trainRecordedRun(this.store, runId, {
+    return trainRecordedRun(this.store, runId, {
       signal: controller.signal,
-      ...(this.options.evaluation ? { evaluation: this.options.evaluation } : {}),
+      ...how,
       onStarted: () => this.emitStatus(runId),
       onProgress: (progress) => {
         const now = performance.now();
@@ -324,16 +393,17 @@ export class EngineService {
       },
       onPass: ({ parameters: _weights, ...metrics }) => this.emit('passFinished', { runId, metrics }),
     })
-      .catch((error: unknown) => {
-        // Only a run that could not even be claimed lands here (deleted, or claimed by another process).
-        this.emit('serviceError', { code: errorCode(error), message: `run ${runId}: ${error instanceof Error ? error.message : String(error)}` });
-      })
-      .then(() => {
-        this.active = null;
-        if (this.store.listRuns().some((run) => run.id === runId)) this.emitStatus(runId);
-        this.startNext();
-      });
-    this.active = { runId, controller, finished };
+      .then(
+        () => {},
+        (error: unknown) => {
+          // Only a run that could not even be claimed lands here (deleted, or claimed by another process).
+          this.emit('serviceError', { code: errorCode(error), message: `run ${runId}: ${error instanceof Error ? error.message : String(error)}` });
+        },
+      );
+  }
+
+  private announceEnd(runId: number): void {
+    if (this.store.listRuns().some((run) => run.id === runId)) this.emitStatus(runId);
   }
 
   private async halt(runId: number, reason: 'paused' | 'stopped'): Promise<Result<'pauseRun'>> {
@@ -342,6 +412,20 @@ export class EngineService {
       this.queue.splice(queued, 1);
       this.store.setRunStatus(runId, reason);
       return { run: this.emitStatus(runId) };
+    }
+    for (const sweep of this.sweeps.values()) {
+      const waiting = sweep.waiting.indexOf(runId);
+      if (waiting >= 0) {
+        sweep.waiting.splice(waiting, 1);
+        this.store.setRunStatus(runId, reason);
+        return { run: this.emitStatus(runId) };
+      }
+      const training = sweep.training.get(runId);
+      if (training !== undefined) {
+        training.controller.abort(reason);
+        await training.finished;
+        return { run: this.summary(runId) };
+      }
     }
     if (this.active?.runId !== runId) {
       const { status } = this.summary(runId);
@@ -363,6 +447,6 @@ function errorCode(error: unknown): ErrorCode {
     return error.code === 'not_found' || error.code === 'dataset_in_use' || error.code === 'invalid_state' ? error.code : 'internal';
   }
   if (error instanceof MnistFileError || error instanceof UspsFileError || error instanceof SafetensorsError) return 'bad_file';
-  if (error instanceof TrainConfigError) return 'invalid_params';
+  if (error instanceof TrainConfigError || error instanceof SweepError) return 'invalid_params';
   return 'internal';
 }

@@ -5,7 +5,7 @@
  */
 import type { RunConfig } from '../protocol';
 import { StoreError, type RunStatus, type Store } from '../store';
-import { checkTrainConfig, initialParameters, runTraining, type EvaluationMode, type PassResult } from '../train';
+import { checkTrainConfig, initialParameters, runTraining, type EvaluationMode, type PassResult, type RunOptions } from '../train';
 import { subsetFor } from './datasets';
 
 /**
@@ -14,7 +14,7 @@ import { subsetFor } from './datasets';
  */
 export const ENGINE_VERSION = 'lecun1989-engine/1';
 
-/** Plain SGD has no state beyond the weights; optimisers with moments will store theirs here. */
+/** Plain SGD has no state beyond the weights; diag-newton stores its h_kk, AdamW its moments and step count. */
 const NO_OPTIMIZER_STATE = new Uint8Array(0);
 
 /** Where training may continue from: everything but a run in progress or one that is done. */
@@ -28,7 +28,7 @@ export function createRecordedRun(
   checkTrainConfig(request.config, subset.train.count);
   const initialWeights =
     request.initCheckpointId === undefined
-      ? initialParameters(request.config.seed)
+      ? initialParameters(request.config.seed, request.config.model)
       : store.loadCheckpoint({ checkpointId: request.initCheckpointId }).weights;
   return store.createRun({
     preset: request.preset,
@@ -62,6 +62,8 @@ export interface TrainRecordedRunOptions {
   /** After the pass and its checkpoint are committed. */
   onPass?: (result: PassResult) => void;
   evaluation?: EvaluationMode;
+  /** What trains the passes: runTraining in this thread unless a sweep hands the arithmetic to a worker thread. */
+  trainer?: (options: RunOptions) => AsyncIterable<PassResult>;
 }
 
 /**
@@ -82,11 +84,11 @@ export async function trainRecordedRun(store: Store, runId: number, options: Tra
     const examplesTotal = config.trainLimit ?? train.count;
     options.onStarted?.();
     let passStartedAt = performance.now();
-    const results = runTraining({
+    const results = (options.trainer ?? runTraining)({
       config,
       train,
       test,
-      resume: { parameters: latest.weights, passesDone: latest.pass },
+      resume: { parameters: latest.weights, passesDone: latest.pass, optimizerState: latest.optimizerState },
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.evaluation ? { evaluation: options.evaluation } : {}),
       onProgress: ({ pass, examplesDone }) => {
@@ -105,8 +107,9 @@ export async function trainRecordedRun(store: Store, runId: number, options: Tra
       },
     });
     let lastPass = latest.pass;
-    for await (const result of results) {
-      store.recordPass(runId, result, result.parameters, NO_OPTIMIZER_STATE);
+    for await (const { optimizerState, ...result } of results) {
+      // The state goes into the checkpoint only: listeners get the pass's metrics and weights, as before.
+      store.recordPass(runId, result, result.parameters, optimizerState ?? NO_OPTIMIZER_STATE);
       lastPass = result.pass;
       options.onPass?.(result);
     }

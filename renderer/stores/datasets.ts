@@ -179,6 +179,14 @@ export const useDatasetsStore = defineStore('datasets', () => {
     return { seed, trainCount: TRAIN_SIZE, testCount: TEST_SIZE };
   }
 
+  /** The dataset a form trains on: the one it chose if still there, else the one selected on the Data view, else the first. */
+  function resolveId(chosen: number | null): number | null {
+    const known = (id: number | null) => id !== null && datasets.value.some((dataset) => dataset.id === id);
+    if (known(chosen)) return chosen;
+    if (known(selectedId.value)) return selectedId.value;
+    return datasets.value[0]?.id ?? null;
+  }
+
   function splitSize(datasetId: number | null, split: Split): number {
     const standard = standardSplit(datasetId);
     return split === 'train' ? standard.trainCount : standard.testCount;
@@ -220,6 +228,7 @@ export const useDatasetsStore = defineStore('datasets', () => {
     deleteDataset,
     select,
     standardSplit,
+    resolveId,
     splitSize,
     loadPreview,
   };

@@ -7,9 +7,10 @@ import { describeError } from '../errors';
 import { useDatasetsStore } from './datasets';
 import { useInspectStore } from './inspect';
 import { useRunsStore } from './runs';
+import { useSweepsStore } from './sweeps';
 import { useTrainingStore } from './training';
 
-export const VIEWS = ['data', 'train', 'runs', 'inspect'] as const;
+export const VIEWS = ['data', 'train', 'sweeps', 'runs', 'inspect'] as const;
 export type View = (typeof VIEWS)[number];
 
 export interface Notice {
@@ -28,6 +29,7 @@ export const useSessionStore = defineStore('session', () => {
   const runs = useRunsStore();
   const training = useTrainingStore();
   const inspect = useInspectStore();
+  const sweeps = useSweepsStore();
 
   const host = api.host;
   const view = ref<View>('data');
@@ -52,7 +54,7 @@ export const useSessionStore = defineStore('session', () => {
     } catch (error) {
       notify('error', describeError(error));
     }
-    await Promise.all([datasets.refresh(), runs.refresh()]);
+    await Promise.all([datasets.refresh(), runs.refresh(), sweeps.refresh()]);
     const watched = info.value?.activeRunId ?? training.runId ?? runs.runs[0]?.id ?? null;
     if (watched !== null) await training.watch(watched);
   }

@@ -1,5 +1,5 @@
 import { defineStore } from 'pinia';
-import { computed, reactive, ref } from 'vue';
+import { computed, ref } from 'vue';
 import type { EventData, RunConfig } from '../../core/protocol';
 import { useApi } from '../api/key';
 import { describeError } from '../errors';
@@ -19,7 +19,8 @@ export const useTrainingStore = defineStore('training', () => {
   const datasetsStore = useDatasetsStore();
 
   const presetName = ref(PRESETS[0]!.name);
-  const config = reactive<RunConfig>({ ...PRESETS[0]!.config });
+  /** Fields the form does not edit (optimizer, model, …) come from the preset and go into createRun unchanged. */
+  const config = ref<RunConfig>({ ...PRESETS[0]!.config });
   const chosenDatasetId = ref<number | null>(null);
   const runId = ref<number | null>(null);
   const progressByRun = ref<Record<number, TrainingProgress>>({});
@@ -28,12 +29,7 @@ export const useTrainingStore = defineStore('training', () => {
 
   /** The dataset the next run trains on: the one chosen here, else the one selected on the Data view. */
   const datasetId = computed<number | null>({
-    get: () => {
-      const known = (id: number | null) => id !== null && datasetsStore.datasets.some((dataset) => dataset.id === id);
-      if (known(chosenDatasetId.value)) return chosenDatasetId.value;
-      if (known(datasetsStore.selectedId)) return datasetsStore.selectedId;
-      return datasetsStore.datasets[0]?.id ?? null;
-    },
+    get: () => datasetsStore.resolveId(chosenDatasetId.value),
     set: (id) => {
       chosenDatasetId.value = id;
     },
@@ -47,7 +43,7 @@ export const useTrainingStore = defineStore('training', () => {
   const controls = computed<readonly RunControl[]>(() => (run.value === null ? [] : CONTROLS_BY_STATUS[run.value.status]));
   const canStart = computed(() => datasetId.value !== null && !starting.value);
   /** The pass count the chart's axis spans: the run's plan, or the form's before any run. */
-  const plannedPasses = computed(() => run.value?.config?.passes ?? config.passes);
+  const plannedPasses = computed(() => run.value?.config?.passes ?? config.value.passes);
 
   api.onEvent((event) => {
     if (event.event === 'trainingProgress') {
@@ -65,7 +61,8 @@ export const useTrainingStore = defineStore('training', () => {
     const preset = PRESETS.find((known) => known.name === name);
     if (preset === undefined) return;
     presetName.value = name;
-    Object.assign(config, preset.config);
+    // Replaced, not merged: a field the previous preset set (an optimizer, a damping) must not outlive it.
+    config.value = { ...preset.config };
   }
 
   /** Shows `id`'s passes and progress in the Train view. */
@@ -80,7 +77,7 @@ export const useTrainingStore = defineStore('training', () => {
     starting.value = true;
     error.value = null;
     try {
-      const { run: created } = await api.createRun({ datasetId: dataset, preset: presetName.value, config: { ...config }, start: true });
+      const { run: created } = await api.createRun({ datasetId: dataset, preset: presetName.value, config: { ...config.value }, start: true });
       runsStore.upsert(created);
       runId.value = created.id;
       await runsStore.loadDetail(created.id);

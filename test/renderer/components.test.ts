@@ -250,6 +250,28 @@ describe('Train view', () => {
     expect(engine.callsOf('createRun')[0]).toMatchObject({ datasetId: usps.id, config: { seed: 7 } });
   });
 
+  it('shows what a preset fixes beyond the form’s fields, and trains with it', async () => {
+    const { engine, mount } = createHarness();
+    engine.addDataset();
+    await useDatasetsStore().refresh();
+    const wrapper = mount(TrainView);
+    const settings = () => wrapper.find('[data-testid="preset-settings"]').text();
+    expect(settings()).toBe('optimizer: SGD · model: 1989 (tanh, MSE) · learning rate schedule: constant');
+    await wrapper.find('[data-testid="preset-select"]').setValue('newton-1989');
+    expect(settings()).toContain('optimizer: diagonal Newton, μ 0.02');
+    await wrapper.find('[data-testid="preset-select"]').setValue('modern');
+    expect(settings()).toBe(
+      'optimizer: AdamW · model: modern (ReLU, softmax cross-entropy) · learning rate schedule: 0.0003 to 0.0001, linearly over the passes',
+    );
+    await wrapper.find('[data-testid="seed"]').setValue('5');
+    await wrapper.find('[data-testid="run-form"]').trigger('submit');
+    await flushPromises();
+    expect(engine.callsOf('createRun')[0]).toMatchObject({
+      preset: 'modern',
+      config: { seed: 5, optimizer: 'adamw', model: 'modern', learningRate: 3e-4, finalLearningRate: 1e-4 },
+    });
+  });
+
   it('refuses a config the service would refuse, saying which field', async () => {
     const { engine, mount } = createHarness();
     engine.addDataset();
@@ -341,6 +363,19 @@ describe('Runs view', () => {
       view.findAll('[data-testid="run-detail"] dt').map((term) => [term.text(), (term.element.nextElementSibling as HTMLElement).textContent!.trim()]),
     );
     expect(facts).toMatchObject({ 'seed (initial weights)': '1337', 'training examples': 'all 100', dataset: 'zip digits USPS' });
+  });
+
+  it('shows the optimizer and model a run was created with', async () => {
+    const { engine, mount } = createHarness();
+    const dataset = engine.addDataset();
+    const run = engine.addRun({ datasetId: dataset.id, status: 'finished', passes: 1, preset: 'newton-1989' });
+    run.config = { seed: 1337, passes: 23, learningRate: 0.0005, trainLimit: null, optimizer: 'diag-newton', damping: 0.05 };
+    const view = mount(RunsView);
+    await useRunsStore().select(run.id);
+    await flushPromises();
+    expect(view.find('[data-testid="run-setting-optimizer"]').text()).toBe('diagonal Newton, μ 0.05');
+    expect(view.find('[data-testid="run-setting-model"]').text()).toBe('1989 (tanh, MSE)');
+    expect(view.find('[data-testid="run-setting-learning-rate-schedule"]').text()).toBe('constant');
   });
 
   it('draws two ticked runs on one chart', async () => {

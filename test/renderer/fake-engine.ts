@@ -24,6 +24,7 @@ import {
   type Result,
   type RunDetail,
   type RunStatus,
+  type SweepInfo,
 } from '../../core/protocol';
 import { encodeOnnxModel } from '../../core/onnx';
 import { encodeSafetensors, type Tensor } from '../../core/safetensors';
@@ -59,6 +60,8 @@ export class FakeEngine {
   readonly datasets: DatasetInfo[] = [];
   readonly runs: RunDetail[] = [];
   readonly checkpoints: CheckpointInfo[] = [];
+  /** Sweeps as created, their runs by id; a sweep's runs are listed from `runs` on each request, as the service does. */
+  readonly sweeps: (Omit<SweepInfo, 'runs'> & { runIds: number[] })[] = [];
   /** Every call as made, params after validation. */
   readonly calls: { method: Method; params: unknown }[] = [];
   /** The next call of a method fails with this error (once). */
@@ -210,6 +213,28 @@ export class FakeEngine {
     return run;
   }
 
+  private sweepInfo(sweepId: number): SweepInfo {
+    const sweep = this.sweeps.find((known) => known.id === sweepId);
+    if (sweep === undefined) throw new EngineError('not_found', `sweep ${sweepId} does not exist`);
+    const { runIds, ...info } = sweep;
+    const runs = runIds.flatMap((runId) => {
+      const run = this.runs.find((known) => known.id === runId);
+      if (run === undefined || run.config === null) return [];
+      const last = run.passes.at(-1);
+      return [
+        {
+          runId,
+          value: run.config[sweep.parameter] ?? 0,
+          status: run.status,
+          passesDone: run.passesDone,
+          trainErrorPercent: last?.train.errorPercent ?? null,
+          testErrorPercent: last?.test.errorPercent ?? null,
+        },
+      ];
+    });
+    return { ...info, runs };
+  }
+
   private summary(run: RunDetail) {
     const { passes: _passes, ...summary } = run;
     return structuredClone(summary);
@@ -359,6 +384,26 @@ export class FakeEngine {
         classCounts: Array.from({ length: 10 }, (_, digit) => Math.floor(count / 10) + (digit < count % 10 ? 1 : 0)),
         images: indices.map((index) => ({ index, sourceIndex: index * 5, ...fakeDigit(index) })),
       };
+    },
+    createSweep: ({ datasetId, preset, config, parameter, values, workers }) => {
+      if (!this.datasets.some((dataset) => dataset.id === datasetId)) throw new EngineError('not_found', `dataset ${datasetId} does not exist`);
+      const runIds = values.map((value) => {
+        const run = this.addRun({ datasetId, status: 'queued', preset });
+        run.config = { ...config, [parameter]: value };
+        return run.id;
+      });
+      const id = this.nextId++;
+      this.sweeps.push({ id, datasetId, preset, parameter, baseConfig: config, workers: workers ?? 2, createdAt: Date.UTC(2025, 0, 2, 3, 5), runIds });
+      return { sweepId: id, runIds };
+    },
+    listSweeps: () => ({ sweeps: this.sweeps.map((sweep) => this.sweepInfo(sweep.id)) }),
+    getSweep: ({ sweepId }) => ({ sweep: this.sweepInfo(sweepId) }),
+    stopSweep: ({ sweepId }) => {
+      for (const runId of this.sweepInfo(sweepId).runs.map((run) => run.runId)) {
+        const run = this.run(runId);
+        if (run.status === 'queued' || run.status === 'running' || run.status === 'paused') this.setStatus(runId, 'stopped');
+      }
+      return { sweep: this.sweepInfo(sweepId) };
     },
     getSettings: () => ({ settings: {} }),
     setSetting: () => ({}),

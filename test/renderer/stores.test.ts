@@ -282,6 +282,28 @@ describe('training store', () => {
     training.applyPreset('sgd-1989');
     expect({ ...training.config }).toEqual({ seed: 1337, passes: 23, learningRate: 0.03, trainLimit: null });
   });
+
+  it('carries the fields a preset sets and the form does not edit into createRun, and drops them with the next preset', async () => {
+    const { engine } = createHarness();
+    const dataset = engine.addDataset();
+    await useDatasetsStore().refresh();
+    const training = useTrainingStore();
+    training.applyPreset('modern');
+    training.config.passes = 3;
+    await training.start();
+    expect(engine.callsOf('createRun')).toEqual([
+      {
+        datasetId: dataset.id,
+        preset: 'modern',
+        config: { seed: 1337, passes: 3, learningRate: 3e-4, finalLearningRate: 1e-4, trainLimit: null, optimizer: 'adamw', model: 'modern' },
+        start: true,
+      },
+    ]);
+    training.applyPreset('newton-1989');
+    expect({ ...training.config }).toEqual({ seed: 1337, passes: 23, learningRate: 0.0005, trainLimit: null, optimizer: 'diag-newton', damping: 0.02 });
+    training.applyPreset('sgd-1989');
+    expect({ ...training.config }).toEqual({ seed: 1337, passes: 23, learningRate: 0.03, trainLimit: null });
+  });
 });
 
 describe('runs store', () => {

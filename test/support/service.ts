@@ -2,38 +2,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { build } from 'esbuild';
 import type { EngineEvent, EventData, EventName } from '../../core/protocol';
 import { spawnEngineService, type SpawnedService, type SpawnOptions } from '../../core/service/spawn';
 
 const repository = path.resolve(import.meta.dirname, '../..');
+/** Built, with the workers it starts beside it, by vitest's globalSetup (test/support/build.ts). */
 export const SERVICE_BUNDLE = path.join(repository, 'dist/core/service.js');
-
-/**
- * Bundles the service (and the evaluation worker it starts, which train.ts expects beside it) the way build:core
- * does. Each file is written to a temporary name and renamed into place, so test files building at the same time
- * never see a half-written bundle.
- */
-export async function buildServiceBundle(): Promise<string> {
-  const result = await build({
-    entryPoints: { service: path.join(repository, 'core/service/main.ts'), 'eval-worker': path.join(repository, 'core/eval-worker.ts') },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    outdir: path.join(repository, 'dist/core'),
-    write: false,
-    logLevel: 'silent',
-  });
-  for (const file of result.outputFiles) {
-    fs.mkdirSync(path.dirname(file.path), { recursive: true });
-    const temporary = `${file.path}.${process.pid}.tmp`;
-    fs.writeFileSync(temporary, file.contents);
-    fs.renameSync(temporary, file.path);
-  }
-  return SERVICE_BUNDLE;
-}
 
 export function temporaryFolder(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `lecun1989-${prefix}-`));
