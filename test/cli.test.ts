@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { bundledMnistDir } from '../core/mnist';
 import { createNetwork, forward, PARAMETER_COUNT } from '../core/network';
 import { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from '../core/onnx';
+import { PRESETS } from '../core/presets';
 import { decodeSafetensors } from '../core/safetensors';
 import { TEST_SIZE, TRAIN_SIZE } from '../core/subset';
 import { initialParameters } from '../core/train';
@@ -356,5 +357,24 @@ describe("USPS, the paper's own digits", () => {
     const { code, stderr } = await failing('train', '--no-db', '--usps', zipFolder, '--mnist', bundledMnistDir());
     expect(code).not.toBe(0);
     expect(stderr).toMatch(/option '--usps <dir>' cannot be used with option '--mnist <dir>'/);
+  });
+});
+
+describe('presets', () => {
+  it('presets lists every preset by name', async () => {
+    const listed = JSON.parse((await cli('presets', '--json')).stdout) as { name: string; config: { optimizer?: string } }[];
+    expect(listed.map((preset) => preset.name)).toEqual(PRESETS.map((preset) => preset.name));
+    expect((await cli('presets')).stdout).toContain('1989 paper (diagonal Newton)');
+  });
+
+  it('train --preset uses the preset, and a flag given beside it overrides only its own value', async () => {
+    const args = ['train', '--no-db', '--json', '--passes', '1', '--train-limit', '200'];
+    const newton = passLines((await cli(...args, '--preset', 'newton-1989')).stdout);
+    const sgd = passLines((await cli(...args)).stdout);
+    const newtonByHand = passLines((await cli(...args, '--preset', 'newton-1989', '--lr', String(PRESETS.find((p) => p.name === 'newton-1989')!.config.learningRate))).stdout);
+    expect(newton[0]!.train).not.toEqual(sgd[0]!.train);
+    expect(newtonByHand[0]!.train).toEqual(newton[0]!.train);
+    const { stderr } = await failing('train', '--preset', 'fastest');
+    expect(stderr).toMatch(/--preset.*'fastest'.*sgd-1989/s);
   });
 });

@@ -65,6 +65,24 @@ const uspsOption = () =>
   );
 const dbOption = () => new Option('--db <file>', 'the SQLite database the app shares').default(defaultDatabasePath(), 'the per-user app data file');
 const runIdArgument = integer(1, Number.MAX_SAFE_INTEGER);
+const presetOption = () =>
+  new Option('--preset <name>', 'start from a preset (lecun1989 presets lists them); flags given beside it override its values')
+    .choices(PRESETS.map((preset) => preset.name))
+    .default(PRESETS[0]!.name);
+
+/** Flags that override a preset's config, by the name of the config field they set. */
+const CONFIG_FLAGS = { seed: 'seed', passes: 'passes', lr: 'learningRate', trainLimit: 'trainLimit' } as const;
+
+/** The preset's config with every flag the user typed (not a default) laid over it. */
+function presetConfig(command: Command): { preset: string; config: TrainConfig } {
+  const options = command.opts<{ preset: string } & Record<keyof typeof CONFIG_FLAGS, unknown>>();
+  const preset = PRESETS.find((candidate) => candidate.name === options.preset)!;
+  const config: TrainConfig = { ...preset.config };
+  for (const [flag, field] of Object.entries(CONFIG_FLAGS)) {
+    if (command.getOptionValueSource(flag) === 'cli') Object.assign(config, { [field]: options[flag as keyof typeof CONFIG_FLAGS] });
+  }
+  return { preset: preset.name, config };
+}
 
 function loadMnist(dir: string | undefined): Mnist {
   return readMnistDir(dir ?? bundledMnistDir());
@@ -106,28 +124,29 @@ program
   .addOption(mnistOption())
   .addOption(uspsOption())
   .addOption(seedOption())
+  .addOption(presetOption())
   .addOption(new Option('--passes <n>', 'passes over the training set').argParser(integer(1, 1000)).default(23))
-  .addOption(new Option('--lr <x>', 'SGD learning rate').argParser(positiveNumber).default(0.03))
+  .addOption(new Option('--lr <x>', "the learning rate (the preset's optimizer's: SGD's η, diagonal Newton's ε, AdamW's first)").argParser(positiveNumber).default(0.03))
   .addOption(new Option('--train-limit <n>', 'train on the first N of the 7,291 examples').argParser(integer(1, 7291)))
   .option('--init <file>', 'start from these weights (safetensors) instead of the seeded initialisation')
   .option('--save <file>', 'write the final weights here (safetensors)')
   .option('--json', 'one JSON line per pass on stdout, nothing else')
   .addOption(dbOption())
   .option('--no-db', 'train without recording the run')
-  .action(async (options: TrainOptions) => {
-    const config: TrainConfig = { seed: options.seed, passes: options.passes, learningRate: options.lr, trainLimit: options.trainLimit ?? null };
+  .action(async (options: TrainOptions, command: Command) => {
+    const { preset, config } = presetConfig(command);
     const printer = passPrinter(options.json === true);
     const progress = progressDisplay(options.json !== true);
     if (options.db === false) {
       const initial = options.init === undefined ? undefined : readWeightsFile(options.init).parameters;
-      const dataset = load1989Dataset(options);
+      const dataset = load1989Dataset({ ...options, seed: config.seed });
       let last: PassResult | undefined;
       for await (const result of runTraining({
         config,
         train: dataset.train,
         test: dataset.test,
         resume: initial && { parameters: initial, passesDone: 0 },
-        onProgress: ({ pass, examplesDone, examplesTotal }) => progress.show(pass, options.passes, examplesDone, examplesTotal),
+        onProgress: ({ pass, examplesDone, examplesTotal }) => progress.show(pass, config.passes, examplesDone, examplesTotal),
       })) {
         progress.clear();
         printer.pass(result);
@@ -135,14 +154,13 @@ program
       }
       printer.end();
       if (options.save !== undefined && last !== undefined) {
-        writeWeightsFile(options.save, last.parameters, { seed: String(options.seed), passes: String(last.pass), learningRate: String(options.lr) });
+        writeWeightsFile(options.save, last.parameters, { preset, seed: String(config.seed), passes: String(last.pass), learningRate: String(config.learningRate) });
       }
       return;
     }
     await withService(options.db, async (api, service) => {
       const { dataset } = await importDataset(api, options);
       const initCheckpointId = options.init === undefined ? undefined : await importWeightsFile(api, options.init);
-      const preset = PRESETS[0]!.name;
       const begin = async () => (await api.createRun({ datasetId: dataset.id, preset, config, initCheckpointId, start: true })).run;
       const run = await followRun(service, begin, printer, progress);
       printer.end();
@@ -171,16 +189,17 @@ program
   .addOption(mnistOption())
   .addOption(uspsOption())
   .addOption(seedOption())
+  .addOption(presetOption())
   .addOption(new Option('--passes <n>', 'passes over the training set').argParser(integer(1, 1000)).default(23))
   .addOption(new Option('--train-limit <n>', 'train on the first N of the 7,291 examples').argParser(integer(1, 7291)))
   .option('--json', 'one JSON line per run on stdout ({runId, learningRate, train, test} after its last pass), nothing else')
   .addOption(dbOption())
-  .action(async (options: SweepOptions) => {
-    const config = { seed: options.seed, passes: options.passes, learningRate: options.lr[0]!, trainLimit: options.trainLimit ?? null };
+  .action(async (options: SweepOptions, command: Command) => {
+    const { preset, config } = presetConfig(command);
     await withService(options.db, async (api, service) => {
       const { dataset } = await importDataset(api, options);
       const begin = () =>
-        api.createSweep({ datasetId: dataset.id, preset: PRESETS[0]!.name, config, parameter: 'learningRate', values: options.lr, workers: options.workers });
+        api.createSweep({ datasetId: dataset.id, preset, config, parameter: 'learningRate', values: options.lr, workers: options.workers });
       const { sweepId, runs } = await followSweep(service, begin, (run) => {
         if (!options.json) console.error(`run ${run.id} (learning rate ${run.config?.learningRate}): ${run.status} after ${run.passesDone} passes`);
       });
@@ -206,6 +225,18 @@ program
       }
       for (const run of runs) reportEnd(run);
     });
+  });
+
+program
+  .command('presets')
+  .description('list the training presets (train --preset NAME)')
+  .option('--json', 'print one JSON array')
+  .action((options: { json?: boolean }) => {
+    if (options.json) {
+      console.log(JSON.stringify(PRESETS));
+      return;
+    }
+    for (const preset of PRESETS) console.log(`${preset.name.padEnd(12)}  ${preset.label}\n${' '.repeat(14)}${preset.description}`);
   });
 
 program
