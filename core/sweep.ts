@@ -8,8 +8,8 @@
  * Evaluation stays in the worker's own thread: the sweep already keeps every core busy with training.
  */
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { workerScript } from './worker-script';
 import { RunConfigSchema, type RunConfig, type SweepParameter } from './protocol';
 import type { PassProgress, PassResult, RunOptions } from './train';
 
@@ -50,26 +50,6 @@ export function sweepConfigs(base: RunConfig, parameter: SweepParameter, values:
   });
 }
 
-let sweepWorkerScript: Promise<URL> | null = null;
-
-async function locateSweepWorker(): Promise<URL> {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new URL('./sweep-worker.js', here); // the esbuild bundle in dist/core
-  // From the TypeScript sources (vitest) Node 20 cannot start a worker from .ts: bundle the entry on the fly, as
-  // train.ts does for its evaluation worker.
-  const { build } = await import('esbuild');
-  const bundle = await build({
-    entryPoints: [fileURLToPath(new URL('./sweep-worker.ts', here))],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    packages: 'external',
-    write: false,
-    logLevel: 'silent',
-  });
-  return new URL(`data:text/javascript,${encodeURIComponent(bundle.outputFiles[0]!.text)}`);
-}
-
 /** A worker thread that trains one run at a time; `train` is a Trainer for trainRecordedRun. */
 class SweepWorker {
   private listener: ((reply: SweepWorkerReply) => void) | null = null;
@@ -87,8 +67,7 @@ class SweepWorker {
   }
 
   static async start(): Promise<SweepWorker> {
-    sweepWorkerScript ??= locateSweepWorker();
-    return new SweepWorker(new Worker(await sweepWorkerScript));
+    return new SweepWorker(new Worker(await workerScript('sweep-worker')));
   }
 
   readonly train: Trainer = (options) => this.trainRun(options);

@@ -9,8 +9,8 @@
  * never interrupted. Randomness (diag-newton's Hessian sample, the modern variant's shifts and dropout) is seeded
  * from (config.seed, pass) for the same reason (pass-rng.ts).
  */
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { workerScript } from './worker-script';
 import {
   createModel,
   evaluateModel,
@@ -215,26 +215,6 @@ export interface EvalWorkerData {
 }
 export type EvalWorkerReply = { ok: true; evaluation: PassEvaluation } | { ok: false; message: string };
 
-let evalWorkerScript: Promise<URL> | null = null;
-
-async function locateEvalWorker(): Promise<URL> {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new URL('./eval-worker.js', here); // the esbuild bundle in dist/core
-  // Running from the TypeScript sources (vitest): Node 20 cannot start a worker from .ts, so the worker entry is
-  // bundled on the fly with esbuild, a dev dependency and so present wherever the sources run.
-  const { build } = await import('esbuild');
-  const bundle = await build({
-    entryPoints: [fileURLToPath(new URL('./eval-worker.ts', here))],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    packages: 'external',
-    write: false,
-    logLevel: 'silent',
-  });
-  return new URL(`data:text/javascript,${encodeURIComponent(bundle.outputFiles[0]!.text)}`);
-}
-
 /**
  * A split's images and labels copied once into shared memory: the worker then reads the same bytes, where a plain
  * array would be serialised and copied again on its side (and count twice against peak memory).
@@ -249,8 +229,7 @@ function inSharedMemory({ count, inputs, labels }: LabelledImages): LabelledImag
 
 async function workerEvaluator(model: ModelName, train: LabelledImages, test: LabelledImages): Promise<Evaluator> {
   const workerData: EvalWorkerData = { model, train: inSharedMemory(train), test: inSharedMemory(test) };
-  evalWorkerScript ??= locateEvalWorker();
-  const worker = new Worker(await evalWorkerScript, { workerData });
+  const worker = new Worker(await workerScript('eval-worker'), { workerData });
   // Requests are answered in order, one at a time.
   const waiting: { resolve: (e: PassEvaluation) => void; reject: (error: Error) => void }[] = [];
   let failure: Error | null = null;
