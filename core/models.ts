@@ -94,8 +94,15 @@ export interface SplitEvaluation extends SplitMetrics {
   confusion: number[][];
 }
 
-/** Loss, error and exact misses of the model's current weights on a whole split, with its confusion matrix. */
-export function evaluateModel(model: Model, split: LabelledImages): SplitEvaluation {
+/**
+ * Loss, error and exact misses of the model's current weights on a whole split, with its confusion matrix.
+ * `onMiss` sees each misclassified example while its outputs are still in `model.net.output`.
+ */
+export function evaluateModel(
+  model: Model,
+  split: LabelledImages,
+  onMiss?: (index: number, label: number, predicted: number) => void,
+): SplitEvaluation {
   const counts = new Uint32Array(CLASSES * CLASSES);
   let lossSum = 0;
   let misses = 0;
@@ -104,7 +111,10 @@ export function evaluateModel(model: Model, split: LabelledImages): SplitEvaluat
     model.forward(split.inputs, i, null);
     lossSum += model.loss(label);
     const predicted = argmax(model.net.output);
-    if (predicted !== label) misses++;
+    if (predicted !== label) {
+      misses++;
+      onMiss?.(i, label, predicted);
+    }
     counts[label * CLASSES + predicted]!++;
   }
   const confusion = Array.from({ length: CLASSES }, (_, row) =>

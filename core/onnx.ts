@@ -1,15 +1,19 @@
 /**
- * The 1989 network as an ONNX model, for ONNX Runtime, Netron and anything else that reads ONNX: the same maths as
- * core/network.ts's forward, node by node, with the checkpoint's weights as initializers.
+ * Either model (core/models.ts) as an ONNX model, for ONNX Runtime, Netron and anything else that reads ONNX: the same
+ * maths as the engine's forward at evaluation, node by node, with the checkpoint's weights as initializers.
  *
  *   input [N,1,16,16] ─Pad 2 with −1─ Conv 5×5 /2 (H1w) ─Add H1b [12,8,8]─ Tanh
  *     ─Pad 2 with −1─ Conv 5×5 /2 (H2w over all 12 planes) ─Add H2b [12,4,4]─ Tanh
  *     ─Flatten─ MatMul H3w [192,30] ─Add H3b─ Tanh ─MatMul outw [30,10] ─Add outb─ Tanh ─▶ output [N,10]
  *
+ * The modern variant (core/modern.ts) is the same graph with Relu for the three hidden Tanhs and no activation on the
+ * output, whose ten values are then the logits. Its shifts and dropout act only while training, so they have no node.
+ *
  * Opset 13 (ONNX 1.8, IR version 7) is the first whose Pad takes its pads and constant value as inputs, which is how
  * the −1 border is given. The batch dimension is symbolic, so one model scores one digit or a whole split.
  */
 import onnxProto from 'onnx-proto';
+import type { ModelName } from './models';
 import { H2_INPUT_PLANES, PARAMETER_COUNT, PARAMETER_LAYOUT, PARAMETER_SHAPES, parameterViews } from './network';
 import { CLASSES, INPUT_SIDE } from './subset';
 
@@ -37,6 +41,8 @@ export interface OnnxExportOptions {
   description?: string;
   /** Key–value metadata stored in the model (run id, pass, seed, …). */
   metadata?: Record<string, string>;
+  /** The model the parameters belong to; the 1989 network if absent. */
+  model?: ModelName;
 }
 
 /**
@@ -54,6 +60,8 @@ export function encodeOnnxModel(parameters: Float32Array, options: OnnxExportOpt
       }
     }
   }
+  const modern = options.model === 'modern';
+  const hiddenActivation = modern ? 'Relu' : 'Tanh';
   const param = parameterViews(parameters);
   const kernel = [KERNEL_SIDE, KERNEL_SIDE];
   const strides = [STRIDE, STRIDE];
@@ -84,22 +92,23 @@ export function encodeOnnxModel(parameters: Float32Array, options: OnnxExportOpt
     op('Conv', ['inputPadded', 'H1w'], 'h1Conv', { kernel_shape: kernel, strides }),
     // One bias per unit, as the paper has it: [12,8,8] broadcast over the batch.
     op('Add', ['h1Conv', 'H1b'], 'h1Sum'),
-    op('Tanh', ['h1Sum'], 'h1'),
+    op(hiddenActivation, ['h1Sum'], 'h1'),
     op('Pad', ['h1', pads, padValue], 'h1Padded', { mode: 'constant' }),
     // The paper's H2 plane reads 8 of the 12 H1 planes. One convolution over all 12, with zero kernels on the four
     // planes a unit does not read, computes the same sums: each missing connection adds 0·x = 0, which leaves a
     // float sum unchanged. It is one node where grouped convolutions would need slices, three Convs and a Concat.
     op('Conv', ['h1Padded', 'H2w_all_planes'], 'h2Conv', { kernel_shape: kernel, strides }),
     op('Add', ['h2Conv', 'H2b'], 'h2Sum'),
-    op('Tanh', ['h2Sum'], 'h2'),
+    op(hiddenActivation, ['h2Sum'], 'h2'),
     // Plane-major, as the reproduction's x.view(-1, 12*4*4) and the rows of H3w.
     op('Flatten', ['h2'], 'h2Flat', { axis: 1 }),
     op('MatMul', ['h2Flat', 'H3w'], 'h3Product'),
     op('Add', ['h3Product', 'H3b'], 'h3Sum'),
-    op('Tanh', ['h3Sum'], 'h3'),
+    op(hiddenActivation, ['h3Sum'], 'h3'),
     op('MatMul', ['h3', 'outw'], 'outProduct'),
-    op('Add', ['outProduct', 'outb'], 'outSum'),
-    op('Tanh', ['outSum'], ONNX_OUTPUT_NAME),
+    ...(modern
+      ? [op('Add', ['outProduct', 'outb'], ONNX_OUTPUT_NAME)]
+      : [op('Add', ['outProduct', 'outb'], 'outSum'), op('Tanh', ['outSum'], ONNX_OUTPUT_NAME)]),
   ];
 
   const model = onnx.ModelProto.create({
@@ -108,8 +117,11 @@ export function encodeOnnxModel(parameters: Float32Array, options: OnnxExportOpt
     producerName: 'lecun1989',
     docString:
       options.description ??
-      'LeCun et al. 1989, "Backpropagation Applied to Handwritten Zip Code Recognition": 16x16 inputs in [-1, 1] ' +
-        '(background -1, ink +1), ten tanh outputs, the predicted digit is the largest.',
+      (modern
+        ? 'The modern variant of the public reproduction of LeCun et al. 1989 (ReLU hidden units): 16x16 inputs in ' +
+          '[-1, 1] (background -1, ink +1), ten logits (softmax gives the probabilities), the predicted digit is the largest.'
+        : 'LeCun et al. 1989, "Backpropagation Applied to Handwritten Zip Code Recognition": 16x16 inputs in [-1, 1] ' +
+          '(background -1, ink +1), ten tanh outputs, the predicted digit is the largest.'),
     metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
     graph: {
       name: 'lecun1989',

@@ -10,9 +10,10 @@ import {
   ONNX_OUTPUT_NAME,
   encodeOnnxModel,
 } from '../core/onnx';
-import { argmax, createNetwork, forward, H2_INPUT_PLANES, PARAMETER_COUNT, PARAMETER_LAYOUT, PARAMETER_SHAPES, parameterViews } from '../core/network';
+import { createModel, evaluateModel, type ModelName } from '../core/models';
+import { argmax, createNetwork, H2_INPUT_PLANES, PARAMETER_COUNT, PARAMETER_LAYOUT, PARAMETER_SHAPES, parameterViews } from '../core/network';
 import { make1989Dataset, type Dataset1989 } from '../core/subset';
-import { evaluateSplit, initialParameters, trainStep } from '../core/train';
+import { evaluateSplit, initialParameters, runTraining, trainStep } from '../core/train';
 
 const { onnx } = onnxProto;
 
@@ -65,15 +66,15 @@ beforeAll(() => {
   model = encodeOnnxModel(parameters, { metadata: { seed: '1337', steps: String(TRAINING_STEPS) } });
 }, SETUP_TIMEOUT_MS);
 
-/** The engine's ten outputs for every example of the test split, example-major. */
-function engineOutputs(): Float32Array {
-  const net = createNetwork();
-  net.parameters.set(parameters);
+/** The engine's ten outputs (as it evaluates: no shifts, no dropout) for every example of the test split, example-major. */
+function engineOutputs(weights = parameters, name: ModelName = 'tanh-mse-1989'): Float32Array {
+  const model = createModel(name);
+  model.net.parameters.set(weights);
   const { test } = dataset;
   const outputs = new Float32Array(test.count * 10);
   for (let i = 0; i < test.count; i++) {
-    forward(net, test.inputs, i);
-    outputs.set(net.output, i * 10);
+    model.forward(test.inputs, i, null);
+    outputs.set(model.net.output, i * 10);
   }
   return outputs;
 }
@@ -213,6 +214,71 @@ describe('encodeOnnxModel: the model’s structure', () => {
       }
     }
     expect(zeros).toBe(12 * 4 * 25);
+  });
+});
+
+describe('encodeOnnxModel: the modern variant', () => {
+  let modernParameters: Float32Array;
+  let modernModel: Uint8Array;
+
+  beforeAll(async () => {
+    // One pass over the first 2,000 digits, with AdamW as the modern preset has it: a network that reads most digits.
+    const config = { seed: 1337, passes: 1, learningRate: 3e-4, trainLimit: 2000, optimizer: 'adamw', model: 'modern' } as const;
+    for await (const result of runTraining({ config, train: dataset.train, test: dataset.test, evaluation: 'in-thread' })) {
+      modernParameters = result.parameters;
+    }
+    modernModel = encodeOnnxModel(modernParameters, { model: 'modern' });
+  }, SETUP_TIMEOUT_MS);
+
+  it('matches the engine’s modern forward (no shifts, no dropout) on the whole test split to 1e-5: the logits', async () => {
+    const session = await ort.InferenceSession.create(modernModel);
+    const { test } = dataset;
+    const feeds = { [ONNX_INPUT_NAME]: new ort.Tensor('float32', test.inputs, [test.count, 1, 16, 16]) };
+    const result = (await session.run(feeds))[ONNX_OUTPUT_NAME]!;
+    expect(result.dims).toEqual([test.count, 10]);
+    const onnxOutputs = result.data as Float32Array;
+    const expected = engineOutputs(modernParameters, 'modern');
+
+    let maxAbsDiff = 0;
+    let largestLogit = 0;
+    let onnxMisses = 0;
+    for (let i = 0; i < test.count; i++) {
+      const ours = expected.subarray(i * 10, (i + 1) * 10);
+      const theirs = onnxOutputs.subarray(i * 10, (i + 1) * 10);
+      for (let j = 0; j < 10; j++) {
+        maxAbsDiff = Math.max(maxAbsDiff, Math.abs(ours[j]! - theirs[j]!));
+        largestLogit = Math.max(largestLogit, Math.abs(ours[j]!));
+      }
+      expect(argmax(theirs)).toBe(argmax(ours));
+      if (argmax(theirs) !== test.labels[i]) onnxMisses++;
+    }
+    console.info(`ONNX Runtime vs engine (modern) on ${test.count} test digits: max |difference| ${maxAbsDiff.toExponential(2)}`);
+    expect(maxAbsDiff).toBeLessThan(1e-5);
+    // Linear outputs: a tanh (or any squashing) left on the output would keep every value inside ±1.
+    expect(largestLogit).toBeGreaterThan(1);
+
+    const model = createModel('modern');
+    model.net.parameters.set(modernParameters);
+    expect(onnxMisses).toBe(evaluateModel(model, test).misses);
+    expect(onnxMisses).toBeLessThan(test.count / 2);
+    await session.release();
+  });
+
+  it('has Relu where the 1989 network has Tanh, no activation on the output, and the same −1 padding', () => {
+    const { graph, docString } = decode(modernModel) as DecodedModel & { docString: string };
+    expect(graph.node.map((node) => node.opType)).toEqual([
+      'Pad', 'Conv', 'Add', 'Relu',
+      'Pad', 'Conv', 'Add', 'Relu',
+      'Flatten', 'MatMul', 'Add', 'Relu',
+      'MatMul', 'Add',
+    ]);
+    const pads = graph.node.filter((node) => node.opType === 'Pad');
+    expect(pads.map((node) => node.input[0])).toEqual(['input', 'h1']);
+    expect(graph.initializer.find((tensor) => tensor.name === pads[1]!.input[2])!.floatData).toEqual([-1]);
+    expect(docString).toMatch(/logits/);
+    expect(decode(encodeOnnxModel(modernParameters, { model: 'tanh-mse-1989' })).graph.node.map((node) => node.opType)).toEqual(
+      decode(encodeOnnxModel(modernParameters)).graph.node.map((node) => node.opType),
+    );
   });
 });
 

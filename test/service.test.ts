@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundledMnistDir, readMnistDir } from '../core/mnist';
+import { createModel } from '../core/models';
 import { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from '../core/onnx';
 import { base64ToBytes, bytesToBase64, EngineError, PROTOCOL_VERSION, USPS_SUBSET_SEED, type ResponseMessage, type RunSummary } from '../core/protocol';
 import { make1989Dataset } from '../core/subset';
@@ -363,6 +364,71 @@ describe('weights', () => {
     const init = await service.api.importWeights({ name: 'init.safetensors', base64: bytesToBase64(encodeWeights(initialParameters(1))) });
     const other = await service.api.predict({ checkpointId: init.checkpointId, image: images[0]!.pixels });
     expect(other.outputs).not.toEqual(prediction.outputs);
+  });
+});
+
+describe('the modern variant: scored, drawn and exported as modern.py’s network', () => {
+  const config = { passes: 1, trainLimit: 200, learningRate: 3e-4, optimizer: 'adamw', model: 'modern' } as const;
+  let runId: number;
+  let checkpointId: number;
+  let weights: Float32Array;
+
+  beforeAll(async () => {
+    const { run } = await service.api.createRun({ datasetId, preset: 'modern', config, start: true });
+    runId = run.id;
+    await finished(runId);
+    checkpointId = (await service.api.listCheckpoints({ runId })).checkpoints.at(-1)!.id;
+    weights = await latestWeights(runId);
+  }, 60_000);
+
+  it('evaluates with the run’s own model: its last pass’s test metrics, confusion and misses, with the logits', async () => {
+    const evaluation = await service.api.evaluate({ checkpointId, datasetId, split: 'test' });
+    const lastPass = (await service.api.getRun({ runId })).run.passes.at(-1)!;
+    expect(evaluation.metrics).toEqual(lastPass.test);
+    expect(evaluation.confusion).toEqual(lastPass.testConfusion);
+    expect(evaluation.misclassified).toHaveLength(lastPass.test.misses);
+    for (const miss of evaluation.misclassified) {
+      expect(miss.outputs.indexOf(Math.max(...miss.outputs))).toBe(miss.predicted);
+    }
+  });
+
+  it('predicts with the modern forward: the logits and the ReLU activations of the engine’s model', async () => {
+    const { misclassified } = await service.api.evaluate({ checkpointId, datasetId, split: 'test' });
+    const miss = misclassified[0]!;
+    const { images } = await service.api.getSubsetImages({ datasetId, split: 'test', indices: [miss.index] });
+    const pixels = images[0]!.pixels;
+    const prediction = await service.api.predict({ checkpointId, image: pixels });
+
+    const model = createModel('modern');
+    model.net.parameters.set(weights);
+    model.forward(Float32Array.from(pixels), 0, null);
+    expect(prediction.outputs).toEqual(Array.from(model.net.output));
+    expect(prediction.outputs).toEqual(miss.outputs);
+    expect(prediction.predicted).toBe(miss.predicted);
+    expect([prediction.h1, prediction.h2, prediction.h3]).toEqual([model.net.h1, model.net.h2, model.net.h3].map((layer) => Array.from(layer)));
+    expect(Math.min(...prediction.h1, ...prediction.h2, ...prediction.h3)).toBe(0);
+
+    // Imported weights are read as the 1989 network, whatever trained them: tanh everywhere, from the cache's other model.
+    const imported = await service.api.importWeights({ name: 'modern.safetensors', base64: bytesToBase64(encodeWeights(weights)) });
+    const asTanh = await service.api.predict({ checkpointId: imported.checkpointId, image: pixels });
+    expect(Math.min(...asTanh.h1)).toBeLessThan(0);
+    for (const value of [...asTanh.outputs, ...asTanh.h1, ...asTanh.h2, ...asTanh.h3]) expect(Math.abs(value)).toBeLessThanOrEqual(1);
+    expect((await service.api.predict({ checkpointId, image: pixels })).outputs).toEqual(prediction.outputs);
+  });
+
+  it('exports ONNX with Relu and linear outputs, which ONNX Runtime runs to the logits of predict', async () => {
+    const exported = await service.api.exportWeights({ checkpointId, format: 'onnx' });
+    const session = await ort.InferenceSession.create(base64ToBytes(exported.base64));
+    const { images } = await service.api.getSubsetImages({ datasetId, split: 'test', indices: [0, 1, 2] });
+    for (const { pixels } of images) {
+      const result = await session.run({ [ONNX_INPUT_NAME]: new ort.Tensor('float32', Float32Array.from(pixels), [1, 1, 16, 16]) });
+      const onnxOutputs = Array.from(result[ONNX_OUTPUT_NAME]!.data as Float32Array);
+      const { outputs } = await service.api.predict({ checkpointId, image: pixels });
+      onnxOutputs.forEach((value, digit) => expect(Math.abs(value - outputs[digit]!)).toBeLessThanOrEqual(1e-5));
+    }
+    await session.release();
+    const safetensors = await service.api.exportWeights({ checkpointId });
+    expect(decodeWeights(base64ToBytes(safetensors.base64), safetensors.fileName).metadata).toMatchObject({ model: 'modern', preset: 'modern' });
   });
 });
 

@@ -71,15 +71,18 @@ const presetOption = () =>
     .default(PRESETS[0]!.name);
 
 /** Flags that override a preset's config, by the name of the config field they set. */
-const CONFIG_FLAGS = { seed: 'seed', passes: 'passes', lr: 'learningRate', trainLimit: 'trainLimit' } as const;
+const CONFIG_FLAGS: Record<string, keyof TrainConfig> = { seed: 'seed', passes: 'passes', lr: 'learningRate', trainLimit: 'trainLimit' };
 
-/** The preset's config with every flag the user typed (not a default) laid over it. */
-function presetConfig(command: Command): { preset: string; config: TrainConfig } {
-  const options = command.opts<{ preset: string } & Record<keyof typeof CONFIG_FLAGS, unknown>>();
+/**
+ * The preset's config with every flag the user typed (not a default) laid over it. A sweep's --lr is its list of
+ * values, not one learning rate: it passes the flags that keep their meaning.
+ */
+function presetConfig(command: Command, flags: readonly string[] = Object.keys(CONFIG_FLAGS)): { preset: string; config: TrainConfig } {
+  const options = command.opts<Record<string, unknown>>();
   const preset = PRESETS.find((candidate) => candidate.name === options.preset)!;
   const config: TrainConfig = { ...preset.config };
-  for (const [flag, field] of Object.entries(CONFIG_FLAGS)) {
-    if (command.getOptionValueSource(flag) === 'cli') Object.assign(config, { [field]: options[flag as keyof typeof CONFIG_FLAGS] });
+  for (const flag of flags) {
+    if (command.getOptionValueSource(flag) === 'cli') Object.assign(config, { [CONFIG_FLAGS[flag]!]: options[flag] });
   }
   return { preset: preset.name, config };
 }
@@ -195,7 +198,7 @@ program
   .option('--json', 'one JSON line per run on stdout ({runId, learningRate, train, test} after its last pass), nothing else')
   .addOption(dbOption())
   .action(async (options: SweepOptions, command: Command) => {
-    const { preset, config } = presetConfig(command);
+    const { preset, config } = presetConfig(command, ['seed', 'passes', 'trainLimit']);
     await withService(options.db, async (api, service) => {
       const { dataset } = await importDataset(api, options);
       const begin = () =>

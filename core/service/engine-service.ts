@@ -9,7 +9,8 @@
  * thread are likewise queued in memory only, and each can be started alone like any queued run after a restart.
  */
 import { MnistFileError, bundledMnistDir, type NamedBytes } from '../mnist';
-import { argmax, createNetwork, forward, PARAMETER_COUNT, PARAMETER_LAYOUT } from '../network';
+import { createModel, evaluateModel, type Model, type ModelName } from '../models';
+import { argmax, PARAMETER_COUNT, PARAMETER_LAYOUT } from '../network';
 import {
   base64ToBytes,
   bytesToBase64,
@@ -30,7 +31,7 @@ import {
 import { SafetensorsError } from '../safetensors';
 import { StoreError, type Store } from '../store';
 import { CLASSES, INPUT_PIXELS } from '../subset';
-import { evaluateSplit, TrainConfigError, type EvaluationMode } from '../train';
+import { TrainConfigError, type EvaluationMode } from '../train';
 import { decodeWeights, encodeWeights } from '../weights';
 import { encodeOnnxModel } from '../onnx';
 import { UspsFileError } from '../usps';
@@ -73,8 +74,8 @@ export class EngineService {
   private active: ActiveRun | null = null;
   private readonly queue: number[] = [];
   private readonly sweeps = new Map<number, ActiveSweep>();
-  /** predict() is called on every stroke of the drawing pad: keep the network and the last weights loaded. */
-  private readonly predictNetwork = createNetwork();
+  /** predict() is called on every stroke of the drawing pad: keep the model and the last weights loaded. */
+  private predictModel: Model | null = null;
   private predictCheckpointId: number | null = null;
 
   constructor(
@@ -192,17 +193,18 @@ export class EngineService {
     exportWeights: ({ checkpointId, format }) => {
       const checkpoint = this.store.loadCheckpoint({ checkpointId });
       const run = this.summary(checkpoint.runId);
-      const metadata = { run: String(run.id), preset: run.preset, pass: String(checkpoint.pass), engine: run.engineVersion };
+      const model = modelOf(run);
+      const metadata = { run: String(run.id), preset: run.preset, pass: String(checkpoint.pass), engine: run.engineVersion, model };
       const bytes =
         format === 'onnx'
-          ? encodeOnnxModel(checkpoint.weights, { metadata })
+          ? encodeOnnxModel(checkpoint.weights, { metadata, model })
           : encodeWeights(checkpoint.weights, { format: 'pt', ...metadata });
       // Each format's name is its file extension.
       return { fileName: `lecun1989-run${run.id}-pass${checkpoint.pass}.${format}`, base64: bytesToBase64(bytes) };
     },
 
     getWeights: ({ checkpointId }) => {
-      const weights = this.weightsOf(checkpointId);
+      const { weights } = this.checkpointWeights(checkpointId);
       return {
         tensors: PARAMETER_LAYOUT.map(({ name, shape, offset, length }) => ({
           name,
@@ -227,29 +229,22 @@ export class EngineService {
     },
 
     evaluate: ({ checkpointId, datasetId, seed, split }) => {
-      const net = createNetwork();
-      net.parameters.set(this.weightsOf(checkpointId));
+      const model = this.checkpointModel(checkpointId);
       const examples = subsetFor(this.store, datasetId, seed)[split];
-      const { confusion, ...metrics } = evaluateSplit(net, examples);
       const misclassified: Result<'evaluate'>['misclassified'] = [];
-      for (let index = 0; index < examples.count; index++) {
-        forward(net, examples.inputs, index);
-        const predicted = argmax(net.output);
-        const label = examples.labels[index]!;
-        if (predicted !== label) {
-          misclassified.push({ index, sourceIndex: examples.sourceIndices[index]!, label, predicted, outputs: Array.from(net.output) });
-        }
-      }
+      const { confusion, ...metrics } = evaluateModel(model, examples, (index, label, predicted) => {
+        misclassified.push({ index, sourceIndex: examples.sourceIndices[index]!, label, predicted, outputs: Array.from(model.net.output) });
+      });
       return { split, metrics, confusion, misclassified };
     },
 
     predict: ({ checkpointId, image }) => {
-      const net = this.predictNetwork;
-      if (this.predictCheckpointId !== checkpointId) {
-        net.parameters.set(this.weightsOf(checkpointId));
+      if (this.predictModel === null || this.predictCheckpointId !== checkpointId) {
+        this.predictModel = this.checkpointModel(checkpointId, this.predictModel);
         this.predictCheckpointId = checkpointId;
       }
-      forward(net, Float32Array.from(image), 0);
+      const { net } = this.predictModel;
+      this.predictModel.forward(Float32Array.from(image), 0, null);
       return {
         outputs: Array.from(net.output),
         predicted: argmax(net.output),
@@ -307,12 +302,21 @@ export class EngineService {
     return (stage) => this.emit('importProgress', { requestId, stage });
   }
 
-  private weightsOf(checkpointId: number): Float32Array {
-    const { weights } = this.store.loadCheckpoint({ checkpointId });
+  private checkpointWeights(checkpointId: number): { runId: number; weights: Float32Array } {
+    const { runId, weights } = this.store.loadCheckpoint({ checkpointId });
     if (weights.length !== PARAMETER_COUNT) {
       throw new StoreError('corrupt_record', `checkpoint ${checkpointId} holds ${weights.length} weights, not ${PARAMETER_COUNT}`);
     }
-    return weights;
+    return { runId, weights };
+  }
+
+  /** The checkpoint's weights in the model its run trained; `reusable`'s buffers serve if it is that same model. */
+  private checkpointModel(checkpointId: number, reusable: Model | null = null): Model {
+    const { runId, weights } = this.checkpointWeights(checkpointId);
+    const name = modelOf(this.summary(runId));
+    const model = reusable?.name === name ? reusable : createModel(name);
+    model.net.parameters.set(weights);
+    return model;
   }
 
   // ---- the training slot --------------------------------------------------------------------------------------
@@ -435,6 +439,14 @@ export class EngineService {
     await this.active.finished;
     return { run: this.summary(runId) };
   }
+}
+
+/**
+ * The model a run's weights belong to. Imported weights have no config and are read as the 1989 network: importWeights
+ * does not look for a model in the file's metadata.
+ */
+function modelOf(run: Pick<RunSummary, 'config'>): ModelName {
+  return run.config?.model ?? 'tanh-mse-1989';
 }
 
 function decodeFiles(files: { name: string; base64: string }[]): NamedBytes[] {
