@@ -474,6 +474,16 @@ describe('small parts', () => {
     expect(wrapper.findAll('meter').map((meter) => meter.attributes('value'))).toContain(String((0.95 + 1) / 2));
   });
 
+  it('OutputBars shows a modern model’s logits as probabilities', () => {
+    const { mount } = createHarness();
+    const logits = [0, 0, Math.log(8), 0, 0, 0, 0, 0, 0, 0];
+    const wrapper = mount(OutputBars, { outputs: logits, predicted: 2, model: 'modern' });
+    const values = wrapper.findAll('li .value').map((value) => Number(value.text()));
+    expect(values[2]).toBeCloseTo(8 / 17, 2);
+    expect(values.reduce((sum, value) => sum + value, 0)).toBeCloseTo(1, 1);
+    expect(wrapper.find('meter').attributes('aria-label')).toMatch(/^probability 0/);
+  });
+
   it('DrawPad emits nothing to predict after Clear', async () => {
     const { mount } = createHarness();
     const wrapper = mount(DrawPad);
