@@ -102,14 +102,17 @@ export const useInspectStore = defineStore('inspect', () => {
       return;
     }
     evaluating.value = true;
+    const split = { datasetId: dataset, seed: seed.value, split: 'test' } as const;
+    // An answer is for the model and the split asked about; if either changed meanwhile, it is dropped.
+    const stale = () => model.value !== current || datasetId.value !== split.datasetId || seed.value !== split.seed;
     try {
-      const result = await attempt(error, () => api.evaluate({ checkpointId: current.checkpointId, datasetId: dataset, seed: seed.value, split: 'test' }));
-      if (result === undefined || model.value !== current) return;
+      const result = await attempt(error, () => api.evaluate({ checkpointId: current.checkpointId, ...split }));
+      if (result === undefined || stale()) return;
       evaluation.value = result;
       const indices = result.misclassified.slice(0, GALLERY_LIMIT).map((entry) => entry.index);
       if (indices.length === 0) return;
-      const images = await attempt(error, () => api.getSubsetImages({ datasetId: dataset, seed: seed.value, split: 'test', indices }));
-      if (images === undefined || model.value !== current) return;
+      const images = await attempt(error, () => api.getSubsetImages({ ...split, indices }));
+      if (images === undefined || stale()) return;
       galleryPixels.value = Object.fromEntries(images.images.map((image) => [image.index, image.pixels]));
     } finally {
       evaluating.value = false;

@@ -440,6 +440,25 @@ describe('inspect store', () => {
     await vi.waitFor(() => expect(inspect.evaluation).not.toBeNull());
   });
 
+  it('evaluates the newly chosen dataset when it changes during an evaluation', async () => {
+    const { engine } = createHarness();
+    const first = engine.addDataset('MNIST');
+    const other = engine.addDataset('MNIST again');
+    await useDatasetsStore().refresh();
+    const imported = await useRunsStore().importWeightsFile(file('model.safetensors', [1, 2, 3]));
+    const inspect = useInspectStore();
+    inspect.setModel({ id: imported!.checkpointId, runId: imported!.run.id, pass: 0 });
+    await inspect.evaluateOn(first.id);
+    const release = engine.holdNext('evaluate');
+    const inFlight = inspect.evaluateOn(first.id);
+    const switched = inspect.evaluateOn(other.id);
+    release();
+    await Promise.all([inFlight, switched]);
+    await vi.waitFor(() => expect(inspect.evaluating).toBe(false));
+    await vi.waitFor(() => expect(engine.callsOf('evaluate').at(-1)).toMatchObject({ datasetId: other.id }));
+    expect(inspect.evaluation).not.toBeNull();
+  });
+
   it('evaluates an imported model on a USPS set’s published split', async () => {
     const { engine } = createHarness();
     const usps = engine.addDataset('USPS', { trainCount: 7291, testCount: 2007 });
