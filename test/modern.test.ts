@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { gradientCheck } from './support/gradient-check';
 import {
   createModernScratch,
   crossEntropyLoss,
@@ -92,23 +93,9 @@ describe('modern backward', () => {
     expect(scratch.mask.some((keep) => keep === 0)).toBe(true);
     modernBackward(net, scratch);
     const analytic = Float64Array.from(net.gradients);
-    const step = 1e-6;
-    for (const slot of PARAMETER_LAYOUT) {
-      let largestGradient = 0;
-      let largestError = 0;
-      for (let i = slot.offset; i < slot.offset + slot.length; i++) {
-        const saved = net.parameters[i]!;
-        net.parameters[i] = saved + step;
-        const up = loss();
-        net.parameters[i] = saved - step;
-        const down = loss();
-        net.parameters[i] = saved;
-        const numeric = (up - down) / (2 * step);
-        largestGradient = Math.max(largestGradient, Math.abs(numeric));
-        largestError = Math.max(largestError, Math.abs(numeric - analytic[i]!));
-      }
-      expect(largestGradient, `${slot.name} has a non-trivial gradient`).toBeGreaterThan(1e-4);
-      expect(largestError / largestGradient, slot.name).toBeLessThan(1e-5);
+    for (const [name, { largestGradient, relativeError }] of Object.entries(gradientCheck(net.parameters, analytic, loss))) {
+      expect(largestGradient, `${name} has a non-trivial gradient`).toBeGreaterThan(1e-4);
+      expect(relativeError, name).toBeLessThan(1e-5);
     }
   });
 });
