@@ -245,6 +245,36 @@ export function superviseService(options: SupervisorOptions): ServiceSupervisor 
   return supervisor;
 }
 
+/**
+ * A process's exit as a ServiceChild reports it: the first reason is the one that counts (a spawn that fails and a
+ * process that exits can both report), and a handler registered after the process has gone is told at once.
+ */
+export interface ProcessExit {
+  /** Why the process went, once it has. */
+  readonly reason: string | undefined;
+  report(reason: string): void;
+  onExit(handler: (reason: string) => void): void;
+}
+
+export function processExit(): ProcessExit {
+  let reason: string | undefined;
+  const handlers: ((reason: string) => void)[] = [];
+  return {
+    get reason() {
+      return reason;
+    },
+    report(exitReason) {
+      if (reason !== undefined) return;
+      reason = exitReason;
+      for (const handler of handlers.splice(0)) handler(exitReason);
+    },
+    onExit(handler) {
+      if (reason !== undefined) handler(reason);
+      else handlers.push(handler);
+    },
+  };
+}
+
 /** The command line of the service entry (core/service/main.ts); without a file it opens the per-user default. */
 export function serviceArguments(databasePath: string | undefined): string[] {
   return databasePath === undefined ? [] : ['--db', databasePath];
@@ -263,19 +293,12 @@ export function forkService({ entry, databasePath, env }: NodeServiceOptions): S
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     env: env ?? process.env,
   });
-  let exitReason: string | undefined;
-  const exitHandlers: ((reason: string) => void)[] = [];
-  processHandle.on('exit', (code, signal) => {
-    exitReason = signal !== null ? `signal ${signal}` : `exit code ${code}`;
-    for (const handler of exitHandlers) handler(exitReason);
-  });
+  const exit = processExit();
+  processHandle.on('exit', (code, signal) => exit.report(signal !== null ? `signal ${signal}` : `exit code ${code}`));
   // A failed spawn emits 'error' without 'exit'; an error on a live process (a send after it died) is followed by
   // 'exit', which is where it is reported.
   processHandle.on('error', (error) => {
-    if (processHandle.pid === undefined && exitReason === undefined) {
-      exitReason = `could not start: ${error.message}`;
-      for (const handler of exitHandlers) handler(exitReason);
-    }
+    if (processHandle.pid === undefined) exit.report(`could not start: ${error.message}`);
   });
   processHandle.stderr?.setEncoding('utf8');
   return {
@@ -285,10 +308,7 @@ export function forkService({ entry, databasePath, env }: NodeServiceOptions): S
       processHandle.send(message);
     },
     onMessage: (handler) => processHandle.on('message', handler),
-    onExit: (handler) => {
-      if (exitReason !== undefined) handler(exitReason);
-      else exitHandlers.push(handler);
-    },
+    onExit: exit.onExit,
     onStderr: (handler) => processHandle.stderr?.on('data', handler),
     // Closing the IPC channel is the service's cue to close its database and exit (see core/service/host.ts).
     shutdown: () => {

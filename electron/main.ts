@@ -53,8 +53,21 @@ if (!app.requestSingleInstanceLock()) {
   void app.whenReady().then(() => {
     confineSession(session.defaultSession);
     const supervisor = superviseService({ spawn: () => forkUtilityService(serviceEntry, databasePath) });
-    // Stopped before Electron ends its child processes, so that their exit is not taken for a crash.
-    app.on('before-quit', () => void supervisor.stop());
+    // Electron ends its child processes as soon as it quits, which would cut off the service while it records the
+    // run in flight as interrupted and closes the database. So the first quit is held until the service has gone;
+    // the quit that follows passes.
+    let serviceStopping = false;
+    let serviceStopped = false;
+    app.on('before-quit', (event) => {
+      if (serviceStopped) return;
+      event.preventDefault();
+      if (serviceStopping) return;
+      serviceStopping = true;
+      void supervisor.stop().then(() => {
+        serviceStopped = true;
+        app.quit();
+      });
+    });
     const engine = createEngineClient(supervisor, {
       onProtocolError: (problem) => process.stderr.write(`lecun1989: ${problem}\n`),
     });

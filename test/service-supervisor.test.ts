@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it, vi } from 'vitest';
 import { eventMessage, PROTOCOL_VERSION, type RequestMessage } from '../core/protocol';
-import { superviseService, type ServiceChild } from '../core/service-supervisor';
+import { processExit, superviseService, type ServiceChild } from '../core/service-supervisor';
 
 class StandInChild extends EventEmitter implements ServiceChild {
   static nextPid = 1;
@@ -149,5 +149,22 @@ describe('superviseService', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(children).toHaveLength(1);
     expect(supervisor.state).toBe('stopped');
+  });
+});
+
+describe('processExit', () => {
+  it('tells each handler the first reason once, and a handler registered after the exit at once', () => {
+    const exit = processExit();
+    const early = vi.fn();
+    exit.onExit(early);
+    expect(exit.reason).toBeUndefined();
+    exit.report('could not start: spawn ENOENT');
+    exit.report('exit code 1');
+    expect(early.mock.calls).toEqual([['could not start: spawn ENOENT']]);
+    expect(exit.reason).toBe('could not start: spawn ENOENT');
+    const late = vi.fn();
+    exit.onExit(late);
+    expect(late.mock.calls).toEqual([['could not start: spawn ENOENT']]);
+    expect(early).toHaveBeenCalledTimes(1);
   });
 });

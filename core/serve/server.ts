@@ -187,6 +187,10 @@ export async function startServeServer(options: ServeOptions): Promise<RunningSe
       routes.set(id, { socket, id: parsed.id });
       supervisor.send({ v: PROTOCOL_VERSION, type: 'request', id, method: parsed.method, params: parsed.params });
     });
+    // A tab closed with calls in flight leaves nobody to answer; their late answers are dropped like unknown ids.
+    socket.on('close', () => {
+      for (const [id, route] of routes) if (route.socket === socket) routes.delete(id);
+    });
   });
 
   const detachFromService = supervisor.onMessage((message) => {

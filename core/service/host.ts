@@ -34,9 +34,6 @@ export function connectToHost(): ServiceHost {
       'the engine service needs a parent to talk to: start it as an Electron utilityProcess or with child_process.fork (an IPC channel)',
     );
   }
-  // Ctrl-C in a terminal signals the whole process group. The parent decides what happens (it disconnects, and
-  // the service then records its run as interrupted and exits cleanly); dying here would skip that.
-  process.on('SIGINT', () => {});
   return {
     kind: 'node-child',
     send: (message) => {

@@ -4,6 +4,7 @@
  */
 import type { AboutInfo, AppApi } from '../../core/app-api';
 import { base64ToBytes, createEngineClient, type EngineEvent, type Transport } from '../../core/protocol';
+import { version as appVersion } from '../../package.json';
 import { downloadBytes, pickFiles, readAsBase64 } from './files';
 
 /** The socket of the server that served the page, with the token its URL carries; null without a token. */
@@ -131,9 +132,10 @@ export function createBrowserApi(
     // A browser page has no application menu.
     onMenuCommand: () => () => {},
     async about(): Promise<AboutInfo> {
-      // The page and the engine are served from one installed package, so the engine's version is the app's.
+      // The page is built from the same package.json that Electron's app.getVersion() reads, so both hosts show
+      // the same version; the named import puts only that one field of package.json into the bundle.
       const info = await client.getServiceInfo();
-      return { appVersion: info.engineVersion, engineVersion: info.engineVersion, electronVersion: null, nodeVersion: null, chromeVersion: null };
+      return { appVersion, engineVersion: info.engineVersion, electronVersion: null, nodeVersion: null, chromeVersion: null };
     },
   };
   return api;

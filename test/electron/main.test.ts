@@ -400,12 +400,30 @@ describe('a service that dies', () => {
     vi.mocked(process.stderr.write).mockRestore();
   });
 
-  it('is shut down, not restarted, when the app quits', async () => {
+  it('is shut down, not restarted, when the app quits, and the quit waits until it has exited', async () => {
     const running = service();
     const forks = FakeUtilityChild.instances.length;
-    fakeApp.emit('before-quit');
+    // The service takes its time to record the run as interrupted and close the database: it exits when the test says.
+    vi.spyOn(running, 'kill').mockImplementation(() => (running.killed = true));
+    const quitPrevented = () => {
+      const preventDefault = vi.fn();
+      fakeApp.emit('before-quit', { preventDefault });
+      return preventDefault.mock.calls.length > 0;
+    };
+    fakeApp.quit.mockClear();
+    expect(quitPrevented()).toBe(true);
     await settle();
     expect(running.killed).toBe(true);
+    // Quitting again while the service is still finishing is held too, and starts no second quit later.
+    expect(quitPrevented()).toBe(true);
+    await settle();
+    expect(fakeApp.quit).not.toHaveBeenCalled();
+    running.emit('exit', 0);
+    await vi.waitFor(() => expect(fakeApp.quit).toHaveBeenCalledTimes(1));
+    // The quit that follows, once the service is gone, goes through.
+    expect(quitPrevented()).toBe(false);
+    await settle();
+    expect(fakeApp.quit).toHaveBeenCalledTimes(1);
     expect(FakeUtilityChild.instances).toHaveLength(forks);
     expect(await invoke(engineChannel('listRuns'), appSender())).toMatchObject({ ok: false, error: { code: 'disconnected' } });
   });

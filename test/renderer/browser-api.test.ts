@@ -1,4 +1,6 @@
 // @vitest-environment happy-dom
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { EngineError, eventMessage, PROTOCOL_VERSION, USPS_SUBSET_SEED, type DatasetInfo, type EngineEvent } from '../../core/protocol';
 import { createBrowserApi, engineSocketUrl, type SocketLike } from '../../renderer/api/browser';
@@ -73,6 +75,21 @@ describe('browser mode', () => {
     expect(events.map((event) => event.event)).toEqual(['importProgress', 'serviceError']);
     expect(events[1]).toMatchObject({ data: { code: 'disconnected' } });
     await expect(api.listRuns()).rejects.toBeInstanceOf(EngineError);
+  });
+
+  it('reports the package version as the app version in About, and the engine version the service gives', async () => {
+    const socket = new FakeSocket();
+    const api = createBrowserApi(PAGE, () => socket);
+    socket.open();
+    const about = api.about();
+    const request = socket.sent[0] as { id: number; method: string };
+    expect(request.method).toBe('getServiceInfo');
+    socket.receive({
+      v: PROTOCOL_VERSION, type: 'response', id: request.id, ok: true,
+      result: { protocolVersion: PROTOCOL_VERSION, engineVersion: 'lecun1989-engine/1', databasePath: '/db', activeRunId: null },
+    });
+    const packageVersion = (JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+    expect(await about).toEqual({ appVersion: packageVersion, engineVersion: 'lecun1989-engine/1', electronVersion: null, nodeVersion: null, chromeVersion: null });
   });
 
   it('explains a page opened without its token instead of hanging', async () => {
