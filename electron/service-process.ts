@@ -24,7 +24,8 @@ export function forkUtilityService(entry: string, databasePath: string): Service
     onMessage: (handler) => void child.on('message', handler),
     onExit: exit.onExit,
     onStderr: (handler) => void child.stderr?.on('data', handler),
-    // A utilityProcess has no channel to close; SQLite's WAL makes ending it safe at any moment.
+    // A utilityProcess has no IPC channel to close: kill() sends SIGTERM, which the service answers with a clean
+    // shutdown (the run in flight recorded as interrupted); and were it cut off, SQLite's WAL keeps the file whole.
     shutdown: () => void child.kill(),
     kill: () => void child.kill(),
   };
