@@ -6,10 +6,12 @@
  * then for images the row and column counts, then one unsigned byte per label or per pixel.
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
+import { readFileBounded } from './files';
+import { MAX_FILE_BYTES } from './protocol';
 import { IMAGE_PIXELS, IMAGE_SIDE } from './subset';
 
 export class MnistFileError extends Error {
@@ -145,13 +147,7 @@ export function findMnistFiles(dir: string): string[] {
 /** Reads the four standard files from a folder (see findMnistFiles). */
 export function readMnistDir(dir: string): Mnist {
   return readMnistFiles(
-    findMnistFiles(dir).map((path) => {
-      try {
-        return { name: path, bytes: readFileSync(path) };
-      } catch (error) {
-        throw new MnistFileError(path, `cannot read (${(error as Error).message})`);
-      }
-    }),
+    findMnistFiles(dir).map((path) => ({ name: path, bytes: readFileBounded(path, MAX_FILE_BYTES, (file, problem) => new MnistFileError(file, problem)) })),
   );
 }
 

@@ -26,13 +26,21 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { z } from 'zod';
 import type { Mnist } from './mnist';
-import { USPS_SUBSET_SEED, type DatasetKind } from './protocol';
+import {
+  RunConfigSchema,
+  SweepParameterSchema,
+  USPS_SUBSET_SEED,
+  type CheckpointInfo,
+  type DatasetKind,
+  type RunConfig,
+  type RunStatus,
+  type RunSummary,
+  type SweepInfo,
+} from './protocol';
 import type { Dataset1989, Split } from './subset';
 import type { PassResult } from './train';
-
-export const RUN_STATUSES = ['queued', 'running', 'paused', 'stopped', 'finished', 'failed', 'interrupted'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export type StoreErrorCode = 'not_found' | 'dataset_in_use' | 'invalid_state' | 'schema_too_new' | 'corrupt_record';
 
@@ -329,36 +337,8 @@ export interface StoredPass extends PassRecord {
   createdAt: number;
 }
 
-export interface RunSummary {
-  id: number;
-  preset: string;
-  /** The run's configuration exactly as it was created (JSON). */
-  config: unknown;
-  status: RunStatus;
-  datasetId: number | null;
-  subsetId: number | null;
-  seed: number | null;
-  engineVersion: string;
-  error: string | null;
-  createdAt: number;
-  updatedAt: number;
-  startedAt: number | null;
-  finishedAt: number | null;
-  passesDone: number;
-  lastTestErrorPercent: number | null;
-}
-
 export interface RunDetail extends RunSummary {
   passes: StoredPass[];
-}
-
-export interface CheckpointInfo {
-  id: number;
-  runId: number;
-  pass: number;
-  createdAt: number;
-  weightsBytes: number;
-  optimizerStateBytes: number;
 }
 
 export interface Checkpoint extends CheckpointInfo {
@@ -368,7 +348,8 @@ export interface Checkpoint extends CheckpointInfo {
 
 export interface NewRun {
   preset: string;
-  config: unknown;
+  /** Null for imported weights, which were not trained here. */
+  config: RunConfig | null;
   subsetId: number | null;
   engineVersion: string;
   status: Exclude<RunStatus, 'running'>;
@@ -377,31 +358,7 @@ export interface NewRun {
 }
 
 /** A group of runs that differ in one config field, trained side by side (see core/sweep.ts). */
-export interface NewSweep {
-  datasetId: number;
-  preset: string;
-  parameter: string;
-  baseConfig: unknown;
-  workers: number;
-}
-
-export interface SweepRun {
-  runId: number;
-  /** The swept field's value in this run's config. */
-  value: number;
-  status: RunStatus;
-  passesDone: number;
-  /** After the run's last recorded pass (its final one once it has finished); null before its first. */
-  trainErrorPercent: number | null;
-  testErrorPercent: number | null;
-}
-
-export interface SweepInfo extends NewSweep {
-  id: number;
-  createdAt: number;
-  /** In the order of the values asked for. */
-  runs: SweepRun[];
-}
+export type NewSweep = Omit<SweepInfo, 'id' | 'createdAt' | 'runs'>;
 
 /**
  * A test seam, not a feature: called inside a write transaction just before it commits, so a
@@ -721,6 +678,17 @@ export class Store {
     return this.db.transaction(() => {
       this.datasetKind(datasetId); // not_found if there is no such dataset
       const runIds = this.runIdsOfDataset(datasetId);
+      // Checked in the transaction that deletes: another process may be training one of these runs.
+      const running = this.db
+        .prepare(`SELECT r.id FROM runs r JOIN subsets s ON s.id = r.subset_id WHERE s.dataset_id = ? AND r.status = 'running' ORDER BY r.id`)
+        .pluck()
+        .all(datasetId) as number[];
+      if (running.length > 0) {
+        throw new StoreError(
+          'invalid_state',
+          `dataset ${datasetId} is in use by run(s) ${running.join(', ')}, which are training: pause or stop them before deleting the dataset`,
+        );
+      }
       if (runIds.length > 0 && !force) {
         throw new StoreError(
           'dataset_in_use',
@@ -863,17 +831,23 @@ export class Store {
     }
   }
 
-  /** Sets any status but 'running', which only claimRun sets. */
-  setRunStatus(runId: number, status: Exclude<RunStatus, 'running'>, error: string | null = null): void {
+  /**
+   * Sets any status but 'running', which only claimRun sets. Given `from`, only a run in one of those states changes,
+   * atomically, else 'invalid_state': another process sharing the database may have claimed the run meanwhile.
+   */
+  setRunStatus(runId: number, status: Exclude<RunStatus, 'running'>, error: string | null = null, from?: readonly RunStatus[]): void {
     const now = Date.now();
     const changed = this.db
       .prepare(
         `UPDATE runs SET status = ?, error = ?, runner_pid = NULL, updated_at = ?,
            finished_at = CASE WHEN ? = 'finished' THEN ? ELSE finished_at END
-         WHERE id = ?`,
+         WHERE id = ? AND (? IS NULL OR status IN (SELECT value FROM json_each(?)))`,
       )
-      .run(status, error, now, status, now, runId);
-    if (changed.changes === 0) throw new StoreError('not_found', `run ${runId} does not exist`);
+      .run(status, error, now, status, now, runId, from === undefined ? null : 1, JSON.stringify(from ?? []));
+    if (changed.changes === 0) {
+      const { status: current } = this.getRunSummary(runId); // not_found if there is no such run
+      throw new StoreError('invalid_state', `run ${runId} is ${current}; only a run that is ${(from ?? []).join(', ')} can become ${status}`);
+    }
   }
 
   /** Records a finished pass: its metrics and its checkpoint commit together or not at all. */
@@ -960,8 +934,8 @@ export class Store {
       id: sweep.id,
       datasetId: sweep.dataset_id,
       preset: sweep.preset,
-      parameter: sweep.parameter,
-      baseConfig: JSON.parse(sweep.base_config) as unknown,
+      parameter: storedField(SweepParameterSchema, sweep.parameter, `sweep ${sweep.id}`, 'parameter'),
+      baseConfig: storedConfig(sweep.base_config, `sweep ${sweep.id}`, 'base_config'),
       workers: sweep.workers,
       createdAt: sweep.created_at,
       runs: runs
@@ -993,9 +967,16 @@ export class Store {
     return { ...summary, passes: rows.map(storedPass) };
   }
 
+  /**
+   * Deletes a run with its passes and checkpoints. A run being trained is refused here, in the statement itself, not
+   * only by the caller: the trainer may be another process sharing the database (the CLI's database mode, the app).
+   */
   deleteRun(runId: number): void {
-    const deleted = this.db.prepare(`DELETE FROM runs WHERE id = ?`).run(runId);
-    if (deleted.changes === 0) throw new StoreError('not_found', `run ${runId} does not exist`);
+    const deleted = this.db.prepare(`DELETE FROM runs WHERE id = ? AND status <> 'running'`).run(runId);
+    if (deleted.changes === 0) {
+      const { status } = this.getRunSummary(runId); // not_found if there is no such run
+      throw new StoreError('invalid_state', `run ${runId} is ${status}: pause or stop it before deleting it`);
+    }
   }
 
   listCheckpoints(runId: number): CheckpointInfo[] {
@@ -1064,7 +1045,7 @@ function runSummary(row: RunRow): RunSummary {
   return {
     id: row.id,
     preset: row.preset,
-    config: JSON.parse(row.config) as unknown,
+    config: row.config === 'null' ? null : storedConfig(row.config, `run ${row.id}`, 'config'),
     status: row.status,
     datasetId: row.dataset_id,
     subsetId: row.subset_id,
@@ -1078,6 +1059,28 @@ function runSummary(row: RunRow): RunSummary {
     passesDone: row.passes_done,
     lastTestErrorPercent: row.last_test_error_percent,
   };
+}
+
+/**
+ * A config read back from the database, checked as a request's would be: the file may have been edited or written by
+ * another version, and a run must not train (or a sweep list) with a config no request could have given.
+ */
+function storedConfig(json: string, owner: string, column: string): RunConfig {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw new StoreError('corrupt_record', `${owner}: its ${column} is not JSON`);
+  }
+  return storedField(RunConfigSchema, value, owner, column);
+}
+
+function storedField<T>(schema: z.ZodType<T>, value: unknown, owner: string, column: string): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = issue && issue.path.length > 0 ? ` at ${issue.path.map(String).join('.')}` : '';
+  throw new StoreError('corrupt_record', `${owner}: its stored ${column} is not valid${where}: ${issue?.message ?? 'rejected'}`);
 }
 
 function storedPass(row: PassRow): StoredPass {

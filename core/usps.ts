@@ -21,9 +21,10 @@
  * (−1 and 1 themselves included, at four or six decimals, so rounding cannot push one past), and the range is checked
  * with no tolerance: a value beyond ±1 means a damaged file.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { readFileBounded } from './files';
 import { isGzip } from './mnist';
 import type { NamedBytes } from './mnist';
 import { CLASSES, INPUT_PIXELS } from './subset';
@@ -190,20 +191,7 @@ function withoutCompressionSuffix(base: string): string {
 
 /** A file's bytes, its size checked before it is read. */
 function readBounded(path: string): NamedBytes {
-  let size: number;
-  try {
-    size = statSync(path).size;
-  } catch (error) {
-    throw new UspsFileError(path, `cannot read (${(error as Error).message})`);
-  }
-  if (size > MAX_USPS_TEXT_BYTES) {
-    throw new UspsFileError(path, `${size} bytes, more than the ${MAX_USPS_TEXT_BYTES} a USPS file can be`);
-  }
-  try {
-    return { name: path, bytes: readFileSync(path) };
-  } catch (error) {
-    throw new UspsFileError(path, `cannot read (${(error as Error).message})`);
-  }
+  return { name: path, bytes: readFileBounded(path, MAX_USPS_TEXT_BYTES, (file, problem) => new UspsFileError(file, problem)) };
 }
 
 /** The file's lines, gzip inflated, checked for size and stray bytes; a final newline ends the last line. */

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { make1989Dataset } from '../core/subset';
 import { runTraining, type TrainConfig } from '../core/train';
 import { decodeWeights } from '../core/weights';
-import { startService, temporaryFolder, type TestService } from './support/service';
+import { startService, temporaryFolder, waitForFile, type TestService } from './support/service';
 
 const config = { seed: 1337, passes: 4, learningRate: 0.03, trainLimit: 3000 } as const;
 
@@ -46,13 +46,6 @@ function launch(database: string, hang?: string): TestService {
 async function kill(service: TestService): Promise<void> {
   service.child.kill('SIGKILL');
   expect((await service.exited).signal).toBe('SIGKILL');
-}
-
-async function waitForFile(file: string): Promise<void> {
-  for (let waited = 0; !fs.existsSync(file); waited += 20) {
-    if (waited > 30_000) throw new Error(`${file} never appeared`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /**

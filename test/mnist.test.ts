@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -11,6 +11,8 @@ import {
   readMnistDir,
   readMnistFiles,
 } from '../core/mnist';
+import { MAX_FILE_BYTES } from '../core/protocol';
+import { readFilesByPath } from '../core/service/datasets';
 
 /** An IDX images file: `count` 28×28 images, image i filled with the byte i*10+row (so contents are checkable). */
 function idxImages(count: number, { rows = 28, cols = 28, magic = 2051 } = {}): Uint8Array {
@@ -268,6 +270,24 @@ describe('readMnistDir', () => {
     expect(problemOf(() => readMnistDir(dir), join(dir, 't10k-labels-idx1-ubyte'))).toBe(
       'label 12 of item 1 is outside 0–9',
     );
+  });
+
+  it('refuses an oversized file by its size, before reading it', () => {
+    const dir = join(root, 'oversized');
+    mkdirSync(dir);
+    for (const file of standardFiles()) writeFileSync(join(dir, file.name), file.bytes);
+    const huge = join(dir, 'train-images-idx3-ubyte');
+    truncateSync(huge, MAX_FILE_BYTES + 1); // sparse: nothing that large is written, and it must not be read
+    expect(problemOf(() => readMnistDir(dir), huge)).toBe(`${MAX_FILE_BYTES + 1} bytes, more than the ${MAX_FILE_BYTES} such a file can be`);
+  });
+
+  it('refuses an oversized file named by path, as the service reads it', () => {
+    const huge = join(root, 'train-images-idx3-ubyte.huge');
+    writeFileSync(huge, '');
+    truncateSync(huge, MAX_FILE_BYTES + 1);
+    expect(problemOf(() => readFilesByPath([huge]), huge)).toBe(`${MAX_FILE_BYTES + 1} bytes, more than the ${MAX_FILE_BYTES} such a file can be`);
+    const missing = join(root, 'absent-idx3-ubyte');
+    expect(problemOf(() => readFilesByPath([missing]), missing)).toMatch(/^cannot read \(ENOENT/);
   });
 
   it('refuses a folder that does not exist, or a file given as the folder', () => {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { USPS_SUBSET_SEED } from '../core/protocol';
+import { RunConfigSchema, USPS_SUBSET_SEED } from '../core/protocol';
 import { defaultDatabasePath, migrateSchema, SCHEMA_VERSION, Store, StoreError, type MnistSourceInput, type PassRecord, type UspsSetInput } from '../core/store';
 import type { Split } from '../core/subset';
 
@@ -68,7 +68,7 @@ function storeWithRun(file: string): { store: Store; datasetId: number; runId: n
   const subsetId = store.findSubset(datasetId, 1337)!;
   const runId = store.createRun({
     preset: 'sgd-1989',
-    config: { seed: 1337, passes: 3 },
+    config: RunConfigSchema.parse({ seed: 1337, passes: 3 }),
     subsetId,
     engineVersion: 'test',
     status: 'queued',
@@ -117,8 +117,8 @@ describe('opening', () => {
   it('marks runs left running by a process that is gone as interrupted, and only those', () => {
     const file = temporaryDatabase();
     const { store, runId } = storeWithRun(file);
-    const pausedRun = store.createRun({ preset: 'p', config: {}, subsetId: null, engineVersion: 'test', status: 'paused', initialWeights: weightsOf(1) });
-    const liveRun = store.createRun({ preset: 'p', config: {}, subsetId: null, engineVersion: 'test', status: 'queued', initialWeights: weightsOf(1) });
+    const pausedRun = store.createRun({ preset: 'p', config: RunConfigSchema.parse({}), subsetId: null, engineVersion: 'test', status: 'paused', initialWeights: weightsOf(1) });
+    const liveRun = store.createRun({ preset: 'p', config: RunConfigSchema.parse({}), subsetId: null, engineVersion: 'test', status: 'queued', initialWeights: weightsOf(1) });
     store.claimRun(runId, ['queued']);
     store.claimRun(liveRun, ['queued']);
     store.close();
@@ -266,7 +266,7 @@ describe('USPS sets', () => {
     expect(() => store.loadMnistSource(first.datasetId)).toThrow(expect.objectContaining({ code: 'invalid_state', message: expect.stringContaining('USPS') }));
     expect(() => store.getDataset(999)).toThrow(expect.objectContaining({ code: 'not_found' }));
 
-    const runId = store.createRun({ preset: 'p', config: { seed: 4 }, subsetId, engineVersion: 'test', status: 'queued', initialWeights: weightsOf(1) });
+    const runId = store.createRun({ preset: 'p', config: RunConfigSchema.parse({ seed: 4 }), subsetId, engineVersion: 'test', status: 'queued', initialWeights: weightsOf(1) });
     expect(store.getRunSummary(runId)).toMatchObject({ datasetId: first.datasetId, subsetId, seed: USPS_SUBSET_SEED });
     expect(store.getDataset(first.datasetId).runCount).toBe(1);
     expect(() => store.deleteDataset(first.datasetId, false)).toThrow(expect.objectContaining({ code: 'dataset_in_use' }));
@@ -426,7 +426,7 @@ describe('runs, passes and checkpoints', () => {
     expect(store.getRunSummary(runId)).toMatchObject({
       status: 'queued',
       preset: 'sgd-1989',
-      config: { seed: 1337, passes: 3 },
+      config: RunConfigSchema.parse({ seed: 1337, passes: 3 }),
       datasetId,
       seed: 1337,
       passesDone: 0,
@@ -507,6 +507,44 @@ describe('runs, passes and checkpoints', () => {
     store.close();
   });
 
+  it('refuses to delete a run that is training, whichever process trains it', () => {
+    const file = temporaryDatabase();
+    const { store, datasetId, runId } = storeWithRun(file);
+    // Another process (the CLI's database mode) claims the run on the same file.
+    const otherProcess = new Store(file);
+    otherProcess.claimRun(runId, ['queued']);
+    otherProcess.close();
+
+    expect(() => store.deleteRun(runId)).toThrow(expect.objectContaining({ code: 'invalid_state', message: `run ${runId} is running: pause or stop it before deleting it` }));
+    expect(() => store.deleteDataset(datasetId, true)).toThrow(expect.objectContaining({ code: 'invalid_state', message: expect.stringMatching(`in use by run\\(s\\) ${runId}, which are training`) }));
+    expect(store.getRunSummary(runId).status).toBe('running');
+    expect(store.listDatasets()).toHaveLength(1);
+
+    store.setRunStatus(runId, 'paused');
+    store.deleteRun(runId);
+    expect(store.listRuns()).toEqual([]);
+    store.close();
+  });
+
+  it('refuses a run whose stored config was tampered with, naming the run and the field', () => {
+    const file = temporaryDatabase();
+    const { store, runId } = storeWithRun(file);
+    expect(store.getRunSummary(runId).config).toEqual(RunConfigSchema.parse({ seed: 1337, passes: 3 }));
+    const raw = new Database(file);
+    const tamper = (config: string) => raw.prepare('UPDATE runs SET config = ? WHERE id = ?').run(config, runId);
+
+    tamper('{"seed": 1337, "passes": -3}');
+    const invalid = expect.objectContaining({ code: 'corrupt_record', message: expect.stringMatching(`^run ${runId}: its stored config is not valid at passes: `) });
+    expect(() => store.getRunSummary(runId)).toThrow(invalid);
+    expect(() => store.listRuns()).toThrow(invalid);
+    tamper('{"seed": 1337, "passes": 3, "momentum": 0.9}');
+    expect(() => store.getRun(runId)).toThrow(expect.objectContaining({ code: 'corrupt_record', message: expect.stringContaining(`run ${runId}: its stored config is not valid`) }));
+    tamper('{"seed": 13');
+    expect(() => store.getRunSummary(runId)).toThrow(expect.objectContaining({ code: 'corrupt_record', message: `run ${runId}: its config is not JSON` }));
+    raw.close();
+    store.close();
+  });
+
   it('rejects a status outside the schema', () => {
     const { store, runId } = storeWithRun(temporaryDatabase());
     expect(() => store.setRunStatus(runId, 'exploded' as 'paused')).toThrow(/CHECK constraint/);
@@ -534,9 +572,9 @@ describe('settings', () => {
 describe('sweeps (schema version 3)', () => {
   function sweepOf(store: Store, datasetId: number, values: number[]): { sweepId: number; runIds: number[] } {
     const subsetId = store.findSubset(datasetId, 1337)!;
-    return store.createSweep({ datasetId, preset: 'sgd-1989', parameter: 'learningRate', baseConfig: { seed: 1337, passes: 2 }, workers: 2 }, () =>
+    return store.createSweep({ datasetId, preset: 'sgd-1989', parameter: 'learningRate', baseConfig: RunConfigSchema.parse({ seed: 1337, passes: 2 }), workers: 2 }, () =>
       values.map((value) => ({
-        runId: store.createRun({ preset: 'sgd-1989', config: { seed: 1337, passes: 2, learningRate: value }, subsetId, engineVersion: 'test', status: 'queued', initialWeights: weightsOf(value) }),
+        runId: store.createRun({ preset: 'sgd-1989', config: RunConfigSchema.parse({ seed: 1337, passes: 2, learningRate: value }), subsetId, engineVersion: 'test', status: 'queued', initialWeights: weightsOf(value) }),
         value,
       })),
     );
@@ -555,7 +593,7 @@ describe('sweeps (schema version 3)', () => {
       datasetId,
       preset: 'sgd-1989',
       parameter: 'learningRate',
-      baseConfig: { seed: 1337, passes: 2 },
+      baseConfig: RunConfigSchema.parse({ seed: 1337, passes: 2 }),
       workers: 2,
       createdAt: expect.any(Number),
       runs: [
@@ -575,12 +613,25 @@ describe('sweeps (schema version 3)', () => {
     store.close();
   });
 
+  it('refuses a sweep whose stored base config or parameter was tampered with, naming the sweep', () => {
+    const file = temporaryDatabase();
+    const { store, datasetId } = storeWithRun(file);
+    const { sweepId } = sweepOf(store, datasetId, [0.1, 0.01]);
+    const raw = new Database(file);
+    raw.prepare('UPDATE sweeps SET base_config = ? WHERE id = ?').run('{"seed": "1337"}', sweepId);
+    expect(() => store.getSweep(sweepId)).toThrow(expect.objectContaining({ code: 'corrupt_record', message: expect.stringMatching(`^sweep ${sweepId}: its stored base_config is not valid at seed: `) }));
+    raw.prepare('UPDATE sweeps SET base_config = ?, parameter = ? WHERE id = ?').run('{}', 'momentum', sweepId);
+    expect(() => store.listSweeps()).toThrow(expect.objectContaining({ code: 'corrupt_record', message: expect.stringMatching(`^sweep ${sweepId}: its stored parameter is not valid: `) }));
+    raw.close();
+    store.close();
+  });
+
   it('stores a sweep and its runs together or not at all', () => {
     const { store, datasetId } = storeWithRun(temporaryDatabase());
     const runsBefore = store.listRuns();
     const failing = () =>
-      store.createSweep({ datasetId, preset: 'sgd-1989', parameter: 'seed', baseConfig: {}, workers: 1 }, () => {
-        store.createRun({ preset: 'sgd-1989', config: {}, subsetId: null, engineVersion: 'test', status: 'queued', initialWeights: weightsOf(1) });
+      store.createSweep({ datasetId, preset: 'sgd-1989', parameter: 'seed', baseConfig: RunConfigSchema.parse({}), workers: 1 }, () => {
+        store.createRun({ preset: 'sgd-1989', config: RunConfigSchema.parse({}), subsetId: null, engineVersion: 'test', status: 'queued', initialWeights: weightsOf(1) });
         throw new StoreError('not_found', 'dataset 99 does not exist');
       });
     expect(failing).toThrow('dataset 99 does not exist');
@@ -632,7 +683,7 @@ describe('sweeps (schema version 3)', () => {
     expect(store.getRun(runId)).toMatchObject({ status: 'stopped', config: { seed: 5 }, datasetId, subsetId, passesDone: 1, lastTestErrorPercent: 50 });
     expect(store.loadCheckpoint({ runId }).weights).toEqual(weightsOf(0.75));
     expect(store.listSweeps()).toEqual([]);
-    const { sweepId } = store.createSweep({ datasetId, preset: 'sgd-1989', parameter: 'seed', baseConfig: {}, workers: 1 }, () => [{ runId, value: 5 }]);
+    const { sweepId } = store.createSweep({ datasetId, preset: 'sgd-1989', parameter: 'seed', baseConfig: RunConfigSchema.parse({}), workers: 1 }, () => [{ runId, value: 5 }]);
     expect(store.getSweep(sweepId).runs).toEqual([{ runId, value: 5, status: 'stopped', passesDone: 1, trainErrorPercent: 25, testErrorPercent: 50 }]);
     store.close();
   });

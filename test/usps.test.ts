@@ -395,7 +395,7 @@ describe('readUspsDir', () => {
     expect(problemOf(() => readUspsDir(file), file)).toBe('not a folder');
     truncateSync(file, MAX_USPS_TEXT_BYTES + 1); // sparse: nothing that large is written or read
     expect(problemOf(() => readUspsDir(dir), file)).toBe(
-      `${MAX_USPS_TEXT_BYTES + 1} bytes, more than the ${MAX_USPS_TEXT_BYTES} a USPS file can be`,
+      `${MAX_USPS_TEXT_BYTES + 1} bytes, more than the ${MAX_USPS_TEXT_BYTES} such a file can be`,
     );
   });
 });

@@ -3,8 +3,9 @@
  * CLI's database mode.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename } from 'node:path';
+import { readFileBounded } from '../files';
 import { MnistFileError, readMnistDir, readMnistFiles, type MnistSplit, type NamedBytes } from '../mnist';
 import { MAX_FILE_BYTES, USPS_SUBSET_SEED } from '../protocol';
 import { StoreError, type DatasetSha256, type Store, type SubsetData } from '../store';
@@ -38,32 +39,14 @@ function decodedSha256(split: Split, kind: 'images' | 'labels'): string {
   return createHash('sha256').update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength)).digest('hex');
 }
 
-interface FileKind {
-  /** What the files should be, for the messages: "MNIST file". */
-  what: string;
-  maxBytes: number;
-  error: (file: string, problem: string) => Error;
-}
+type FileError = (file: string, problem: string) => Error;
 
-const MNIST_FILES: FileKind = { what: 'MNIST file', maxBytes: MAX_FILE_BYTES, error: (file, problem) => new MnistFileError(file, problem) };
-const USPS_FILES: FileKind = { what: 'USPS file', maxBytes: MAX_USPS_TEXT_BYTES, error: (file, problem) => new UspsFileError(file, problem) };
+const MNIST_FILES = { maxBytes: MAX_FILE_BYTES, error: ((file, problem) => new MnistFileError(file, problem)) satisfies FileError };
+const USPS_FILES = { maxBytes: MAX_USPS_TEXT_BYTES, error: ((file, problem) => new UspsFileError(file, problem)) satisfies FileError };
 
 /** Reads files the caller named by path, refusing oversized ones before reading them into memory. */
-export function readFilesByPath(paths: string[], kind: FileKind = MNIST_FILES): NamedBytes[] {
-  return paths.map((path) => {
-    let size: number;
-    try {
-      size = statSync(path).size;
-    } catch (error) {
-      throw kind.error(path, `cannot read (${(error as Error).message})`);
-    }
-    if (size > kind.maxBytes) throw kind.error(path, `${size} bytes is larger than any ${kind.what} (limit ${kind.maxBytes})`);
-    try {
-      return { name: path, bytes: readFileSync(path) };
-    } catch (error) {
-      throw kind.error(path, `cannot read (${(error as Error).message})`);
-    }
-  });
+export function readFilesByPath(paths: string[], kind: { maxBytes: number; error: FileError } = MNIST_FILES): NamedBytes[] {
+  return paths.map((path) => ({ name: path, bytes: readFileBounded(path, kind.maxBytes, kind.error) }));
 }
 
 /**

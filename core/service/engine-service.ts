@@ -25,11 +25,12 @@ import {
   type ParsedParams,
   type ResponseMessage,
   type Result,
+  type RunStatus,
   type RunSummary,
   type ServiceMessage,
 } from '../protocol';
 import { SafetensorsError } from '../safetensors';
-import { StoreError, type Store } from '../store';
+import { StoreError, type Store, type SubsetData } from '../store';
 import { CLASSES, INPUT_PIXELS } from '../subset';
 import { TrainConfigError, type EvaluationMode } from '../train';
 import { decodeWeights, encodeWeights } from '../weights';
@@ -41,6 +42,9 @@ import { defaultSweepWorkers, SweepError, sweepConfigs, trainOnWorkers } from '.
 
 /** The renderer redraws at most this often; more progress events would only cost training time. */
 const PROGRESS_INTERVAL_MS = 50;
+
+/** A run waiting here for the slot or a sweep thread has this status (enqueue and createRecordedRun set it). */
+const WAITING_STATUSES: readonly RunStatus[] = ['queued'];
 
 /** A refusal the caller can act on, with its protocol code. */
 class RequestError extends Error {
@@ -127,7 +131,7 @@ export class EngineService {
   }
 
   private summary(runId: number): RunSummary {
-    return this.store.getRunSummary(runId) as RunSummary;
+    return this.store.getRunSummary(runId);
   }
 
   private readonly handlers: Handlers = {
@@ -186,8 +190,8 @@ export class EngineService {
       return {};
     },
 
-    listRuns: () => ({ runs: this.store.listRuns() as RunSummary[] }),
-    getRun: ({ runId }) => ({ run: this.store.getRun(runId) as Result<'getRun'>['run'] }),
+    listRuns: () => ({ runs: this.store.listRuns() }),
+    getRun: ({ runId }) => ({ run: this.store.getRun(runId) }),
     listCheckpoints: ({ runId }) => ({ checkpoints: this.store.listCheckpoints(runId) }),
 
     exportWeights: ({ checkpointId, format }) => {
@@ -275,20 +279,27 @@ export class EngineService {
     createSweep: ({ datasetId, preset, config, parameter, values, workers }) => {
       const configs = sweepConfigs(config, parameter, values);
       const threads = Math.min(workers ?? defaultSweepWorkers(), configs.length);
+      // Drawn before the sweep's write transaction, which would otherwise block every other writer on the database
+      // while each seed's subset is drawn from the MNIST source.
+      const subsets = new Map<number, SubsetData>();
+      for (const { seed } of configs) if (!subsets.has(seed)) subsets.set(seed, subsetFor(this.store, datasetId, seed));
       const { sweepId, runIds } = this.store.createSweep({ datasetId, preset, parameter, baseConfig: config, workers: threads }, () =>
-        configs.map((runConfig, index) => ({ runId: createRecordedRun(this.store, { datasetId, preset, config: runConfig }), value: values[index]! })),
+        configs.map((runConfig, index) => ({
+          runId: createRecordedRun(this.store, { datasetId, preset, config: runConfig }, subsets.get(runConfig.seed)),
+          value: values[index]!,
+        })),
       );
       for (const runId of runIds) this.emitStatus(runId);
       this.startSweep(sweepId, runIds, threads);
       return { sweepId, runIds };
     },
-    listSweeps: () => ({ sweeps: this.store.listSweeps() as Result<'listSweeps'>['sweeps'] }),
-    getSweep: ({ sweepId }) => ({ sweep: this.store.getSweep(sweepId) as Result<'getSweep'>['sweep'] }),
+    listSweeps: () => ({ sweeps: this.store.listSweeps() }),
+    getSweep: ({ sweepId }) => ({ sweep: this.store.getSweep(sweepId) }),
     stopSweep: async ({ sweepId }) => {
       this.store.getSweep(sweepId); // not_found if there is no such sweep
       const sweep = this.sweeps.get(sweepId);
       if (sweep !== undefined) await Promise.all([...sweep.waiting, ...sweep.training.keys()].map((runId) => this.halt(runId, 'stopped')));
-      return { sweep: this.store.getSweep(sweepId) as Result<'stopSweep'>['sweep'] };
+      return { sweep: this.store.getSweep(sweepId) };
     },
 
     getSettings: () => ({ settings: this.store.allSettings() as Result<'getSettings'>['settings'] }),
@@ -410,19 +421,33 @@ export class EngineService {
     if (this.store.listRuns().some((run) => run.id === runId)) this.emitStatus(runId);
   }
 
+  /**
+   * Halts a run waiting here for the slot or a sweep thread: only while it is still queued, since another process on
+   * the same database may have claimed it meanwhile, and its 'running' must not be overwritten.
+   */
+  private haltWaiting(runId: number, reason: 'paused' | 'stopped'): RunSummary {
+    try {
+      this.store.setRunStatus(runId, reason, null, WAITING_STATUSES);
+    } catch (error) {
+      if (error instanceof StoreError && error.code === 'invalid_state') {
+        throw new RequestError('invalid_state', `run ${runId} was started by another process meanwhile: it is ${this.summary(runId).status} there, not here`);
+      }
+      throw error;
+    }
+    return this.emitStatus(runId);
+  }
+
   private async halt(runId: number, reason: 'paused' | 'stopped'): Promise<Result<'pauseRun'>> {
     const queued = this.queue.indexOf(runId);
     if (queued >= 0) {
       this.queue.splice(queued, 1);
-      this.store.setRunStatus(runId, reason);
-      return { run: this.emitStatus(runId) };
+      return { run: this.haltWaiting(runId, reason) };
     }
     for (const sweep of this.sweeps.values()) {
       const waiting = sweep.waiting.indexOf(runId);
       if (waiting >= 0) {
         sweep.waiting.splice(waiting, 1);
-        this.store.setRunStatus(runId, reason);
-        return { run: this.emitStatus(runId) };
+        return { run: this.haltWaiting(runId, reason) };
       }
       const training = sweep.training.get(runId);
       if (training !== undefined) {

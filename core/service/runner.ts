@@ -3,8 +3,8 @@
  * checkpoint, each finished pass committed with its checkpoint. Shared by the engine service and the CLI's database
  * mode; neither needs the other to train a run.
  */
-import type { RunConfig } from '../protocol';
-import { StoreError, type RunStatus, type Store } from '../store';
+import type { RunConfig, RunStatus } from '../protocol';
+import { StoreError, type Store, type SubsetData } from '../store';
 import { checkTrainConfig, initialParameters, runTraining, type EvaluationMode, type PassResult, type RunOptions } from '../train';
 import { subsetFor } from './datasets';
 
@@ -20,11 +20,12 @@ const NO_OPTIMIZER_STATE = new Uint8Array(0);
 /** Where training may continue from: everything but a run in progress or one that is done. */
 export const RESUMABLE_STATUSES: readonly RunStatus[] = ['queued', 'paused', 'stopped', 'interrupted', 'failed'];
 
+/** `subset` is the run's subset if the caller has it already: a sweep draws its subsets before its transaction. */
 export function createRecordedRun(
   store: Store,
   request: { datasetId: number; preset: string; config: RunConfig; initCheckpointId?: number | undefined },
+  subset: SubsetData = subsetFor(store, request.datasetId, request.config.seed),
 ): number {
-  const subset = subsetFor(store, request.datasetId, request.config.seed);
   checkTrainConfig(request.config, subset.train.count);
   const initialWeights =
     request.initCheckpointId === undefined
@@ -73,7 +74,7 @@ export interface TrainRecordedRunOptions {
  */
 export async function trainRecordedRun(store: Store, runId: number, options: TrainRecordedRunOptions = {}): Promise<RunStatus> {
   const summary = store.getRunSummary(runId);
-  const config = summary.config as RunConfig | null;
+  const { config } = summary;
   if (config === null || summary.subsetId === null) {
     throw new StoreError('invalid_state', `run ${runId} is an imported model (${summary.preset}): it has no dataset or config to train with`);
   }

@@ -13,6 +13,14 @@ export function temporaryFolder(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `lecun1989-${prefix}-`));
 }
 
+/** Resolves once `file` exists: the service's test seams drop a marker file when they reach the moment to kill at. */
+export async function waitForFile(file: string): Promise<void> {
+  for (let waited = 0; !fs.existsSync(file); waited += 20) {
+    if (waited > 30_000) throw new Error(`${file} never appeared`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 export interface TestService extends SpawnedService {
   events: EngineEvent[];
   stderr: () => string;
