@@ -9,9 +9,8 @@
  * its checkpoint in SQLite) against the headless engine.
  */
 import { parseArgs } from 'node:util';
-import { bundledMnistDir, readMnistDir } from './mnist';
+import { bundledMnistDir, read1989DatasetFromDir } from './mnist';
 import { FORWARD_MACS, TRAINING_STEP_MACS } from './network';
-import { make1989Dataset } from './subset';
 import { measureServiceOverhead } from './service/overhead';
 import { runTraining, type EvaluationMode, type SplitMetrics } from './train';
 
@@ -52,7 +51,7 @@ function columns(metrics: SplitMetrics, pytorchMisses: number | undefined): stri
 async function main() {
   const options = parseOptions();
   const loadStart = performance.now();
-  const { train, test } = make1989Dataset(readMnistDir(bundledMnistDir()), SEED);
+  const { train, test } = read1989DatasetFromDir(bundledMnistDir(), SEED);
   const loadSeconds = (performance.now() - loadStart) / 1000;
 
   const log = (line: string) => {

@@ -34,20 +34,43 @@ export interface Dataset1989 {
 }
 
 /**
+ * Where a split's MNIST images come from: the whole decoded file, or a file read image by image (see
+ * core/mnist.ts readMnistSubsetSource), which draws the subset without holding the 47 MB training file.
+ */
+export interface ImageSource {
+  count: number;
+  labels: Uint8Array;
+  /** Image `index`'s 784 bytes; valid until the next call. */
+  image(index: number): Uint8Array;
+}
+
+export function imageSource(split: MnistSplit): ImageSource {
+  return {
+    count: split.count,
+    labels: split.labels,
+    image: (index) => split.images.subarray(index * IMAGE_PIXELS, (index + 1) * IMAGE_PIXELS),
+  };
+}
+
+/**
  * One generator seeded like numpy's `np.random.seed(seed)` draws `permutation(train count)` and keeps its first
  * 7,291 indices, then `permutation(test count)` and its first 2,007.
  */
 export function make1989Dataset(mnist: Mnist, seed = DEFAULT_SEED): Dataset1989 {
+  return draw1989Dataset({ train: imageSource(mnist.train), test: imageSource(mnist.test) }, seed);
+}
+
+export function draw1989Dataset(sources: { train: ImageSource; test: ImageSource }, seed = DEFAULT_SEED): Dataset1989 {
   const rng = new MT19937(seed);
-  const train = drawSplit(mnist.train, legacyPermutation(rng, mnist.train.count), TRAIN_SIZE, 'train');
-  const test = drawSplit(mnist.test, legacyPermutation(rng, mnist.test.count), TEST_SIZE, 'test');
+  const train = drawSplit(sources.train, legacyPermutation(rng, sources.train.count), TRAIN_SIZE, 'train');
+  const test = drawSplit(sources.test, legacyPermutation(rng, sources.test.count), TEST_SIZE, 'test');
   return { seed, train, test };
 }
 
 /** prepro.py's `x / 127.5 - 1.0` on a float32 tensor, rounded to float32 after each operation, for every byte value. */
 const PIXEL_TO_INPUT = Float32Array.from({ length: 256 }, (_, byte) => Math.fround(Math.fround(byte / 127.5) - 1));
 
-function drawSplit(source: MnistSplit, permutation: Uint32Array, size: number, name: string): Split {
+function drawSplit(source: ImageSource, permutation: Uint32Array, size: number, name: string): Split {
   if (source.count < size) {
     throw new RangeError(`the MNIST ${name} split has ${source.count} images; the 1989 subset draws ${size}`);
   }
@@ -57,7 +80,7 @@ function drawSplit(source: MnistSplit, permutation: Uint32Array, size: number, n
   const image = new Float32Array(IMAGE_PIXELS);
   for (let i = 0; i < size; i++) {
     const index = sourceIndices[i]!;
-    const pixels = source.images.subarray(index * IMAGE_PIXELS, (index + 1) * IMAGE_PIXELS);
+    const pixels = source.image(index);
     for (let p = 0; p < IMAGE_PIXELS; p++) image[p] = PIXEL_TO_INPUT[pixels[p]!]!;
     resize28to16(image, 0, inputs, i * INPUT_PIXELS);
     labels[i] = source.labels[index]!;

